@@ -1,0 +1,270 @@
+//! Finds the katas of the workspace and reads their metadata
+//! (`[package.metadata.kata]` in each kata's Cargo.toml).
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// The root of a backend-katas checkout: where `katas/`, `solutions/` and the
+/// learner's local state (`.katas/`) live.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    /// The checkout this binary was built from, unless `BACKEND_KATAS_ROOT`
+    /// names another (the CLI's own tests point it at fixture workspaces).
+    pub fn current() -> Self {
+        if let Some(root) = std::env::var_os("BACKEND_KATAS_ROOT") {
+            return Workspace { root: root.into() };
+        }
+        let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        Workspace {
+            root: xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf(),
+        }
+    }
+
+    /// Gitignored local state: attempts, hints shown, last verdicts.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".katas")
+    }
+
+    /// Cargo's target directory, shared by every build the CLI starts.
+    pub fn target_dir(&self) -> PathBuf {
+        self.root.join("target")
+    }
+
+    pub fn katas(&self) -> Result<Vec<Kata>> {
+        let dir = self.root.join("katas");
+        let mut katas = Vec::new();
+        for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.join("Cargo.toml").is_file() {
+                katas.push(Kata::load(self, &path)?);
+            }
+        }
+        katas.sort_by(|a, b| a.slug.cmp(&b.slug));
+        Ok(katas)
+    }
+
+    /// The kata named `slug`, or an error that suggests the closest name.
+    pub fn kata(&self, slug: &str) -> Result<Kata> {
+        let katas = self.katas()?;
+        if let Some(kata) = katas.iter().find(|k| k.slug == slug) {
+            return Ok(kata.clone());
+        }
+        let names: Vec<&str> = katas.iter().map(|k| k.slug.as_str()).collect();
+        Err(UnknownKata {
+            name: slug.to_owned(),
+            suggestion: closest(slug, &names).map(str::to_owned),
+        }
+        .into())
+    }
+}
+
+/// A kata name that matches no kata: bad usage, reported with a suggestion.
+#[derive(Debug)]
+pub struct UnknownKata {
+    pub name: String,
+    pub suggestion: Option<String>,
+}
+
+impl fmt::Display for UnknownKata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "there is no kata named `{}`", self.name)?;
+        if let Some(suggestion) = &self.suggestion {
+            write!(f, "\n  did you mean `{suggestion}`?")?;
+        }
+        write!(f, "\n  `cargo xtask list` shows every kata")
+    }
+}
+
+impl std::error::Error for UnknownKata {}
+
+/// The candidate a typo most likely meant, if any is close enough.
+pub fn closest<'a>(typed: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(typed, c), *c))
+        .filter(|(distance, c)| *distance <= (c.len() / 3).max(2))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Difficulty {
+    Easy,
+    Medium,
+    Hard,
+}
+
+impl fmt::Display for Difficulty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Difficulty::Easy => "easy",
+            Difficulty::Medium => "medium",
+            Difficulty::Hard => "hard",
+        })
+    }
+}
+
+/// `[package.metadata.kata]`: everything the CLI knows about a kata besides
+/// its code.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Metadata {
+    pub title: String,
+    pub difficulty: Difficulty,
+    /// Suggested time, in minutes.
+    pub minutes: u32,
+    pub topics: Vec<String>,
+    /// Progressive: the first nudges, the last nearly gives it away.
+    pub hints: Vec<String>,
+    /// What an interviewer asks once it works.
+    pub followups: Vec<String>,
+    /// How long one spec may run before it is reported as `timeout`.
+    #[serde(default = "default_spec_timeout")]
+    pub spec_timeout_secs: u64,
+}
+
+fn default_spec_timeout() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone)]
+pub struct Kata {
+    pub slug: String,
+    pub dir: PathBuf,
+    pub solution_dir: PathBuf,
+    pub meta: Metadata,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    package: Package,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    name: String,
+    metadata: Option<PackageMetadata>,
+}
+
+#[derive(Deserialize)]
+struct PackageMetadata {
+    kata: Option<Metadata>,
+}
+
+impl Kata {
+    pub fn load(ws: &Workspace, dir: &Path) -> Result<Kata> {
+        let manifest_path = dir.join("Cargo.toml");
+        let text = fs::read_to_string(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let manifest: Manifest = toml::from_str(&text)
+            .with_context(|| format!("parsing {}", manifest_path.display()))?;
+        let slug = manifest.package.name;
+        let Some(meta) = manifest.package.metadata.and_then(|m| m.kata) else {
+            bail!(
+                "{} has no [package.metadata.kata] table (title, difficulty, minutes, topics, hints, followups)",
+                manifest_path.display()
+            );
+        };
+        Ok(Kata {
+            solution_dir: ws.root.join("solutions").join(&slug),
+            dir: dir.to_path_buf(),
+            slug,
+            meta,
+        })
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.join("Cargo.toml")
+    }
+
+    pub fn solution_package(&self) -> String {
+        format!("{}-solution", self.slug)
+    }
+
+    /// The file a learner edits.
+    pub fn stub_file(&self) -> PathBuf {
+        self.dir.join("src").join("lib.rs")
+    }
+
+    pub fn readme(&self) -> PathBuf {
+        self.dir.join("README.md")
+    }
+
+    /// The spec suites: one per file in `tests/`, by target name.
+    pub fn suites(&self) -> Result<Vec<String>> {
+        let mut suites = rust_files(&self.dir.join("tests"))?
+            .iter()
+            .filter_map(|p| p.file_stem()?.to_str().map(str::to_owned))
+            .collect::<Vec<_>>();
+        suites.sort();
+        Ok(suites)
+    }
+
+    /// The known-wrong answers in `wrong/`.
+    pub fn wrong_answers(&self) -> Result<Vec<PathBuf>> {
+        rust_files(&self.dir.join("wrong"))
+    }
+}
+
+/// The `.rs` files directly inside `dir`, sorted; none if it does not exist.
+pub fn rust_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_kata_a_typo_meant() {
+        let names = ["rate-limiter", "lru-cache", "spin-lock"];
+        assert_eq!(closest("rate-limter", &names), Some("rate-limiter"));
+        assert_eq!(closest("lru-cahce", &names), Some("lru-cache"));
+    }
+
+    #[test]
+    fn suggests_nothing_for_a_name_far_from_every_kata() {
+        let names = ["rate-limiter", "lru-cache"];
+        assert_eq!(closest("consensus", &names), None);
+    }
+
+    #[test]
+    fn reads_the_metadata_of_the_rate_limiter_kata() {
+        let ws = Workspace::current();
+        let kata = ws.kata("rate-limiter").expect("the pilot kata exists");
+        assert_eq!(kata.meta.title, "Rate limiter");
+        assert_eq!(kata.meta.difficulty, Difficulty::Medium);
+        assert!(kata.meta.minutes > 0);
+        assert!(kata.meta.hints.len() >= 3, "progressive hints");
+        assert!(!kata.meta.followups.is_empty());
+        assert_eq!(kata.suites().unwrap(), ["loom", "spec"]);
+    }
+
+    #[test]
+    fn an_unknown_kata_is_an_error_naming_the_closest_one() {
+        let err = Workspace::current().kata("rate-limter").unwrap_err();
+        let unknown = err.downcast_ref::<UnknownKata>().expect("an UnknownKata");
+        assert_eq!(unknown.suggestion.as_deref(), Some("rate-limiter"));
+        assert!(err.to_string().contains("did you mean `rate-limiter`?"));
+    }
+}

@@ -1,0 +1,242 @@
+//! The short commands: list, check, solution, hint, reset, bless, test.
+//! `kata` lives in practice.rs and `verify` in verify.rs.
+
+use std::io::Write;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result};
+use console::style;
+
+use crate::catalog::{Difficulty, Kata, Workspace, closest};
+use crate::check::{self, Options, Subject};
+use crate::ui::{self, Progress};
+use crate::verdict::Verdict;
+use crate::{FAILED, USAGE, attempts, pristine, state, verify};
+
+pub fn list(
+    ws: &Workspace,
+    topic: Option<&str>,
+    difficulty: Option<Difficulty>,
+) -> Result<ExitCode> {
+    let katas = ws.katas()?;
+    if let Some(topic) = topic {
+        let mut topics: Vec<&str> = katas
+            .iter()
+            .flat_map(|k| k.meta.topics.iter().map(String::as_str))
+            .collect();
+        topics.sort();
+        topics.dedup();
+        if !topics.contains(&topic) {
+            eprintln!(
+                "{} no kata has the topic `{topic}`",
+                style("error:").red().bold()
+            );
+            if let Some(suggestion) = closest(topic, &topics) {
+                eprintln!("  did you mean `{suggestion}`?");
+            }
+            eprintln!("  topics: {}", topics.join(", "));
+            return Ok(ExitCode::from(USAGE));
+        }
+    }
+    let progress = state::load(ws)?;
+    let rows: Vec<&Kata> = katas
+        .iter()
+        .filter(|k| topic.is_none_or(|t| k.meta.topics.iter().any(|kt| kt == t)))
+        .filter(|k| difficulty.as_ref().is_none_or(|d| &k.meta.difficulty == d))
+        .collect();
+    println!(
+        "{}",
+        style(format!(
+            "{:<20} {:<24} {:<8} {:>5}  {:<22} {}",
+            "KATA", "TITLE", "LEVEL", "MIN", "STATUS", "TOPICS"
+        ))
+        .bold()
+    );
+    for kata in &rows {
+        let status = progress
+            .katas
+            .get(&kata.slug)
+            .map_or_else(|| "not started".to_owned(), state::Progress::status);
+        let status = match status.as_str() {
+            "solved" => style(format!("{status:<22}")).green(),
+            "not started" => style(format!("{status:<22}")).dim(),
+            _ => style(format!("{status:<22}")).yellow(),
+        };
+        println!(
+            "{:<20} {:<24} {:<8} {:>5}  {status} {}",
+            kata.slug,
+            kata.meta.title,
+            kata.meta.difficulty.to_string(),
+            kata.meta.minutes,
+            kata.meta.topics.join(", ")
+        );
+    }
+    if rows.is_empty() {
+        println!("(no kata matches)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs one check with a progress bar, and remembers a verdict on the
+/// learner's code.
+pub fn run_check(ws: &Workspace, subject: &Subject, opts: &Options) -> Result<Verdict> {
+    let progress = Progress::new(&subject.kata.slug);
+    let report = check::check(ws, subject, opts, &progress);
+    progress.finish();
+    let verdict = report?.verdict;
+    if subject.mode == crate::verdict::Mode::Kata {
+        state::record(ws, &verdict)?;
+    }
+    Ok(verdict)
+}
+
+pub fn check(
+    ws: &Workspace,
+    slugs: &[String],
+    solution: bool,
+    json: bool,
+    seed: u64,
+) -> Result<ExitCode> {
+    // Every name is checked before anything runs: a typo in the third name
+    // should not cost the first two checks.
+    let katas = slugs
+        .iter()
+        .map(|s| ws.kata(s))
+        .collect::<Result<Vec<_>>>()?;
+    let opts = Options {
+        seed,
+        color: !json && console::colors_enabled(),
+        ..Options::default()
+    };
+    let mut all_pass = true;
+    for kata in &katas {
+        let subject = if solution {
+            Subject::reference(kata)
+        } else {
+            Subject::learner(kata)
+        };
+        let verdict = run_check(ws, &subject, &opts)?;
+        all_pass &= verdict.is_pass();
+        if json {
+            let line = serde_json::to_string(&verdict)?;
+            if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+                // A reader that stopped listening (`| head`) is not an error.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    break;
+                }
+                return Err(e.into());
+            }
+        } else {
+            ui::print_verdict(&verdict, 3);
+        }
+    }
+    Ok(exit_code(all_pass))
+}
+
+pub fn exit_code(pass: bool) -> ExitCode {
+    if pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILED)
+    }
+}
+
+pub fn solution(ws: &Workspace, slug: &str) -> Result<ExitCode> {
+    let kata = ws.kata(slug)?;
+    println!(
+        "The reference solution lives in {}",
+        style(kata.solution_dir.join("src").display()).bold()
+    );
+    let opts = Options {
+        color: console::colors_enabled(),
+        ..Options::default()
+    };
+    let verdict = run_check(ws, &Subject::reference(&kata), &opts)?;
+    ui::print_verdict(&verdict, 3);
+    Ok(exit_code(verdict.is_pass()))
+}
+
+pub fn hint(ws: &Workspace, slug: &str) -> Result<ExitCode> {
+    let kata = ws.kata(slug)?;
+    let hints = &kata.meta.hints;
+    if hints.is_empty() {
+        println!("{} has no hints.", kata.slug);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shown = state::update(ws, |state| {
+        let progress = state.katas.entry(kata.slug.clone()).or_default();
+        progress.hints_shown = (progress.hints_shown + 1).min(hints.len());
+        progress.hints_shown
+    })?;
+    for (i, hint) in hints.iter().enumerate().take(shown) {
+        let number = format!("Hint {}/{}", i + 1, hints.len());
+        if i + 1 == shown {
+            println!("{} {hint}", style(number).bold().cyan());
+        } else {
+            println!("{} {}", style(number).dim(), style(hint).dim());
+        }
+    }
+    if shown == hints.len() {
+        println!(
+            "\nThat was the last hint. The reference solution is in {}.",
+            kata.solution_dir.join("src").display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn reset(ws: &Workspace, slug: &str) -> Result<ExitCode> {
+    let kata = ws.kata(slug)?;
+    match attempts::reset(ws, &kata)? {
+        Some(dir) => println!(
+            "Your attempt is archived in {}\n{} is the pristine stub again.",
+            style(dir.display()).bold(),
+            kata.stub_file().display()
+        ),
+        None => println!(
+            "{} was already the pristine stub: nothing to archive.",
+            kata.dir.join("src").display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn bless(ws: &Workspace, slugs: &[String]) -> Result<ExitCode> {
+    for slug in slugs {
+        let kata = ws.kata(slug)?;
+        let entries = pristine::bless(ws, &kata)?;
+        println!(
+            "{}: recorded {} pristine files in {}",
+            kata.slug,
+            entries.len(),
+            pristine::LOCK_FILE
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// README's test command: the CLI's own tests, then the gate on every kata.
+pub fn test(ws: &Workspace) -> Result<ExitCode> {
+    println!(
+        "{}",
+        style("== the CLI's own tests: cargo test -p xtask").bold()
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["test", "--package", "xtask"])
+        .current_dir(&ws.root)
+        .status()
+        .context("running cargo test -p xtask")?;
+    if !status.success() {
+        eprintln!(
+            "{} the CLI's own tests failed",
+            style("error:").red().bold()
+        );
+        return Ok(ExitCode::from(FAILED));
+    }
+    println!(
+        "\n{}",
+        style("== the gate on every kata: cargo xtask verify").bold()
+    );
+    verify::run(ws, &[])
+}

@@ -1,0 +1,233 @@
+//! Builds a kata's spec suites with `cargo test --no-run` and reports the
+//! test executables, or the compiler's diagnostics when the code does not
+//! build.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub manifest: PathBuf,
+    pub package: String,
+    pub features: Vec<String>,
+    /// Names of the `tests/*.rs` targets to build.
+    pub suites: Vec<String>,
+    /// Build for loom: `--cfg kata_loom`, the optimised `loom` profile, and a
+    /// target directory of its own (changing RUSTFLAGS would otherwise
+    /// invalidate the whole normal build cache).
+    pub loom: bool,
+    pub target_dir: PathBuf,
+    pub color: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Executable {
+    pub suite: String,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub level: String,
+    pub rendered: String,
+    /// `lib`, `test`, ...: which target of the package it was reported for.
+    pub target_kind: String,
+}
+
+#[derive(Debug)]
+pub enum BuildOutcome {
+    Built {
+        executables: Vec<Executable>,
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// The compiler's (or cargo's) explanation of why nothing was built.
+    Failed(String),
+}
+
+impl BuildRequest {
+    fn command(&self) -> Command {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.arg("test")
+            .arg("--no-run")
+            .arg("--manifest-path")
+            .arg(&self.manifest)
+            .arg("--package")
+            .arg(&self.package)
+            .arg("--message-format")
+            .arg(if self.color {
+                "json-diagnostic-rendered-ansi"
+            } else {
+                "json"
+            });
+        for suite in &self.suites {
+            cmd.arg("--test").arg(suite);
+        }
+        if !self.features.is_empty() {
+            cmd.arg("--features").arg(self.features.join(","));
+        }
+        let target_dir = if self.loom {
+            cmd.arg("--profile").arg("loom");
+            let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+            flags.push_str(" --cfg kata_loom");
+            cmd.env("RUSTFLAGS", flags.trim());
+            self.target_dir.join("loom")
+        } else {
+            self.target_dir.clone()
+        };
+        cmd.arg("--target-dir").arg(target_dir);
+        cmd.env("CARGO_TERM_PROGRESS_WHEN", "never");
+        cmd
+    }
+
+    /// Runs the build, reporting each crate cargo starts compiling to
+    /// `progress`.
+    pub fn run(&self, progress: &(dyn Fn(&str) + Sync)) -> Result<BuildOutcome> {
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting cargo")?;
+        let stdout = child.stdout.take().context("cargo's stdout")?;
+        let stderr = child.stderr.take().context("cargo's stderr")?;
+        let (messages, cargo_errors) = thread::scope(|scope| {
+            let errors = scope.spawn(move || {
+                let mut kept = Vec::new();
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let status = line.trim_start();
+                    if let Some(krate) = status.strip_prefix("Compiling ") {
+                        progress(krate);
+                    } else if !is_cargo_status(status) {
+                        kept.push(line);
+                    }
+                }
+                kept.join("\n")
+            });
+            let messages: Vec<CargoMessage> = BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|line| serde_json::from_str(&line).ok())
+                .collect();
+            (messages, errors.join().unwrap_or_default())
+        });
+        let status = child.wait().context("waiting for cargo")?;
+        Ok(self.interpret(messages, status.success(), cargo_errors))
+    }
+
+    fn interpret(
+        &self,
+        messages: Vec<CargoMessage>,
+        success: bool,
+        cargo_errors: String,
+    ) -> BuildOutcome {
+        let ours = |manifest: &Option<PathBuf>| {
+            manifest
+                .as_deref()
+                .is_some_and(|m| same_file(m, &self.manifest))
+        };
+        let mut executables = Vec::new();
+        let mut diagnostics = Vec::new();
+        for message in messages {
+            match message {
+                CargoMessage::CompilerArtifact {
+                    target,
+                    executable: Some(path),
+                    manifest_path,
+                } if ours(&manifest_path) && target.kind.iter().any(|k| k == "test") => {
+                    executables.push(Executable {
+                        suite: target.name,
+                        path,
+                    });
+                }
+                CargoMessage::CompilerMessage {
+                    message,
+                    target,
+                    manifest_path,
+                } if ours(&manifest_path) && message.level != "failure-note" => {
+                    if let Some(rendered) = message.rendered {
+                        diagnostics.push(Diagnostic {
+                            level: message.level,
+                            rendered,
+                            target_kind: target.kind.first().cloned().unwrap_or_default(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        if success {
+            return BuildOutcome::Built {
+                executables,
+                diagnostics,
+            };
+        }
+        let errors: Vec<&str> = diagnostics
+            .iter()
+            .filter(|d| d.level == "error")
+            .map(|d| d.rendered.trim_end())
+            .collect();
+        BuildOutcome::Failed(if errors.is_empty() {
+            cargo_errors
+        } else {
+            errors.join("\n\n")
+        })
+    }
+}
+
+fn is_cargo_status(line: &str) -> bool {
+    [
+        "Finished ",
+        "Executable ",
+        "Blocking ",
+        "Locking ",
+        "Updating ",
+        "Downloaded ",
+        "Downloading ",
+        "Adding ",
+        "Fresh ",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || a.canonicalize().ok() == b.canonicalize().ok()
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+enum CargoMessage {
+    CompilerArtifact {
+        target: Target,
+        executable: Option<PathBuf>,
+        manifest_path: Option<PathBuf>,
+    },
+    CompilerMessage {
+        message: Rustc,
+        target: Target,
+        manifest_path: Option<PathBuf>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct Target {
+    kind: Vec<String>,
+    name: String,
+}
+
+/// One diagnostic as rustc reports it.
+#[derive(Deserialize)]
+struct Rustc {
+    level: String,
+    rendered: Option<String>,
+}

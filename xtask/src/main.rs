@@ -1,0 +1,139 @@
+//! `cargo xtask`: the backend-katas command line. See ARCHITECTURE.md for how
+//! the modules fit together.
+
+mod attempts;
+mod catalog;
+mod check;
+mod commands;
+mod compile;
+mod harness;
+mod practice;
+mod pristine;
+mod runner;
+mod scratch;
+mod state;
+mod ui;
+mod verdict;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::catalog::{Difficulty, Workspace};
+
+/// Executable interview katas for backend engineers.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every kata, with your status on each.
+    List {
+        /// Only katas with this topic.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only katas of this difficulty.
+        #[arg(long, value_enum)]
+        difficulty: Option<DifficultyArg>,
+    },
+    /// Practise a kata: the problem, then the spec re-run on every save.
+    Kata {
+        slug: String,
+        /// Archive your current attempt and start again from the stub.
+        #[arg(long)]
+        fresh: bool,
+        /// Run the spec once and exit with its verdict.
+        #[arg(long)]
+        no_watch: bool,
+    },
+    /// Run the spec against the reference solution.
+    Solution { slug: String },
+    /// A one-shot verdict on one or more katas.
+    Check {
+        #[arg(required = true)]
+        slugs: Vec<String>,
+        /// Judge the reference solutions instead of your code.
+        #[arg(long)]
+        solution: bool,
+        /// One JSON object per kata on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Seed for the property tests (the same seed gives the same cases).
+        #[arg(long, default_value_t = check::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// The next of the kata's progressive hints.
+    Hint { slug: String },
+    /// Archive your attempt, then restore the pristine stub.
+    Reset { slug: String },
+    /// The maintainers' gate: references pass, stubs and wrong answers fail.
+    Verify { slugs: Vec<String> },
+    /// Record a kata's current stub and spec as pristine (maintainers).
+    Bless {
+        #[arg(required = true)]
+        slugs: Vec<String>,
+    },
+    /// The project's test suite: the CLI's own tests, then `verify`.
+    Test,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DifficultyArg {
+    Easy,
+    Medium,
+    Hard,
+}
+
+impl From<DifficultyArg> for Difficulty {
+    fn from(d: DifficultyArg) -> Self {
+        match d {
+            DifficultyArg::Easy => Difficulty::Easy,
+            DifficultyArg::Medium => Difficulty::Medium,
+            DifficultyArg::Hard => Difficulty::Hard,
+        }
+    }
+}
+
+/// Exit codes: 0 success, 1 specs failed or a verify breach, 2 bad usage
+/// (or anything else that kept the tool from reaching a verdict).
+pub const FAILED: u8 = 1;
+pub const USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ws = Workspace::current();
+    let result = match cli.command {
+        Command::List { topic, difficulty } => {
+            commands::list(&ws, topic.as_deref(), difficulty.map(Into::into))
+        }
+        Command::Kata {
+            slug,
+            fresh,
+            no_watch,
+        } => practice::run(&ws, &slug, fresh, !no_watch),
+        Command::Solution { slug } => commands::solution(&ws, &slug),
+        Command::Check {
+            slugs,
+            solution,
+            json,
+            seed,
+        } => commands::check(&ws, &slugs, solution, json, seed),
+        Command::Hint { slug } => commands::hint(&ws, &slug),
+        Command::Reset { slug } => commands::reset(&ws, &slug),
+        Command::Verify { slugs } => verify::run(&ws, &slugs),
+        Command::Bless { slugs } => commands::bless(&ws, &slugs),
+        Command::Test => commands::test(&ws),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{} {err:#}", console::style("error:").red().bold());
+            ExitCode::from(USAGE)
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Scratch copies of a kata crate whose `src/lib.rs` is something other than
+//! the learner's file: the pristine stub, or a known-wrong answer. The
+//! verify gate judges those without touching the learner's files.
+//!
+//! A scratch crate lives in `target/xtask/scratch/<slug>/`, outside the
+//! workspace, so it is its own workspace: the kata's manifest is rewritten
+//! with every `workspace = true` dependency spelled out. It reuses the
+//! kata's spec files in place and the workspace's Cargo.lock and target
+//! directory, so only the changed library and the spec are recompiled.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use toml::{Table, Value};
+
+use crate::catalog::{Kata, Workspace};
+use crate::check::Subject;
+use crate::pristine;
+use crate::verdict::Mode;
+
+/// A scratch crate holding the pristine stub with `lib` (if any) in place of
+/// its `src/lib.rs`.
+pub fn subject(ws: &Workspace, kata: &Kata, lib: Option<&Path>) -> Result<Subject> {
+    let dir = ws
+        .target_dir()
+        .join("xtask")
+        .join("scratch")
+        .join(&kata.slug);
+    let mut files = pristine::stub_files(ws, kata)?;
+    if let Some(lib) = lib {
+        let bytes = fs::read(lib).with_context(|| format!("reading {}", lib.display()))?;
+        match files.iter_mut().find(|(path, _)| path == "src/lib.rs") {
+            Some(entry) => entry.1 = bytes,
+            None => files.push(("src/lib.rs".to_owned(), bytes)),
+        }
+    }
+    remove_all_but(
+        &dir.join("src"),
+        &files.iter().map(|(p, _)| dir.join(p)).collect::<Vec<_>>(),
+    )?;
+    for (path, bytes) in &files {
+        write_if_changed(&dir.join(path), bytes)?;
+    }
+    write_if_changed(&dir.join("Cargo.toml"), manifest(ws, kata)?.as_bytes())?;
+    let lock = ws.root.join("Cargo.lock");
+    if lock.exists() && !dir.join("Cargo.lock").exists() {
+        fs::copy(&lock, dir.join("Cargo.lock"))?;
+    }
+    Ok(Subject {
+        kata: kata.clone(),
+        mode: Mode::Kata,
+        manifest: dir.join("Cargo.toml"),
+        package: kata.slug.clone(),
+        features: Vec::new(),
+    })
+}
+
+/// Deletes every file under `dir` that is not in `keep`.
+fn remove_all_but(dir: &Path, keep: &[PathBuf]) -> Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            remove_all_but(&path, keep)?;
+        } else if !keep.contains(&path) {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Leaves the file alone when its content is already right, so cargo does
+/// not rebuild what has not changed.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if fs::read(path).ok().as_deref() == Some(bytes) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn read_toml(path: &Path) -> Result<Table> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.parse()
+        .with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The kata's manifest as a stand-alone package: workspace inheritance
+/// resolved, paths made absolute, the reference a plain dependency (wrong
+/// answers may re-export its correct parts), and the spec files referenced
+/// where they are.
+fn manifest(ws: &Workspace, kata: &Kata) -> Result<String> {
+    let root = read_toml(&ws.root.join("Cargo.toml"))?;
+    let kata_manifest = read_toml(&kata.manifest())?;
+    let inherited = root
+        .get("workspace")
+        .and_then(|w| w.get("dependencies"))
+        .and_then(Value::as_table)
+        .cloned()
+        .unwrap_or_default();
+    let resolve = |deps: &Table| -> Table {
+        deps.iter()
+            .map(|(name, spec)| {
+                (
+                    name.clone(),
+                    resolve_dependency(spec, inherited.get(name), &kata.dir),
+                )
+            })
+            .collect()
+    };
+
+    let mut out = Table::new();
+    let mut package = Table::new();
+    package.insert("name".into(), kata.slug.clone().into());
+    package.insert("version".into(), "0.0.0".into());
+    package.insert("edition".into(), "2024".into());
+    package.insert("publish".into(), false.into());
+    out.insert("package".into(), package.into());
+
+    let mut deps = kata_manifest
+        .get("dependencies")
+        .and_then(Value::as_table)
+        .map(resolve)
+        .unwrap_or_default();
+    let mut solution = Table::new();
+    solution.insert("path".into(), path_value(&kata.solution_dir));
+    deps.insert(kata.solution_package(), solution.into());
+    out.insert("dependencies".into(), deps.into());
+    if let Some(dev) = kata_manifest
+        .get("dev-dependencies")
+        .and_then(Value::as_table)
+    {
+        out.insert("dev-dependencies".into(), resolve(dev).into());
+    }
+    if let Some(targets) = kata_manifest.get("target").and_then(Value::as_table) {
+        let mut resolved = Table::new();
+        for (cfg, tables) in targets {
+            let mut kinds = Table::new();
+            for (kind, deps) in tables.as_table().into_iter().flatten() {
+                if let Some(deps) = deps.as_table() {
+                    kinds.insert(kind.clone(), resolve(deps).into());
+                }
+            }
+            resolved.insert(cfg.clone(), kinds.into());
+        }
+        out.insert("target".into(), resolved.into());
+    }
+    // The spec's `cfg(feature = "solution")` must still name a known feature.
+    let mut features = Table::new();
+    features.insert("solution".into(), Value::Array(Vec::new()));
+    out.insert("features".into(), features.into());
+
+    let tests: Vec<Value> = kata
+        .suites()?
+        .into_iter()
+        .map(|suite| {
+            let mut test = Table::new();
+            test.insert(
+                "path".into(),
+                path_value(&kata.dir.join("tests").join(format!("{suite}.rs"))),
+            );
+            test.insert("name".into(), suite.into());
+            test.into()
+        })
+        .collect();
+    out.insert("test".into(), tests.into());
+    let mut lib = Table::new();
+    lib.insert("test".into(), false.into());
+    out.insert("lib".into(), lib.into());
+    if let Some(lints) = root.get("workspace").and_then(|w| w.get("lints")) {
+        out.insert("lints".into(), lints.clone());
+    }
+    // Profiles (the `loom` one above all) are a workspace's to define.
+    if let Some(profiles) = root.get("profile") {
+        out.insert("profile".into(), profiles.clone());
+    }
+    out.insert("workspace".into(), Table::new().into());
+    Ok(format!(
+        "# Generated by cargo xtask from {}: edit that, not this.\n{}",
+        kata.manifest().display(),
+        toml::to_string(&out)?
+    ))
+}
+
+/// One dependency with workspace inheritance resolved: the workspace's spec,
+/// plus the features the kata adds, with relative paths made absolute.
+fn resolve_dependency(spec: &Value, inherited: Option<&Value>, kata_dir: &Path) -> Value {
+    let Some(table) = spec.as_table() else {
+        return spec.clone();
+    };
+    if table.get("workspace").and_then(Value::as_bool) != Some(true) {
+        let mut table = table.clone();
+        table.remove("optional");
+        if let Some(path) = table.get("path").and_then(Value::as_str) {
+            let absolute = kata_dir.join(path);
+            table.insert("path".into(), path_value(&absolute));
+        }
+        return table.into();
+    }
+    let mut resolved = match inherited {
+        Some(Value::String(version)) => {
+            let mut t = Table::new();
+            t.insert("version".into(), version.clone().into());
+            t
+        }
+        Some(Value::Table(t)) => t.clone(),
+        _ => Table::new(),
+    };
+    if let Some(Value::Array(extra)) = table.get("features") {
+        let features = resolved
+            .entry("features")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(features) = features {
+            features.extend(extra.iter().cloned());
+        }
+    }
+    resolved.into()
+}
+
+fn path_value(path: &Path) -> Value {
+    Value::String(path.to_string_lossy().into_owned())
+}

@@ -1,0 +1,278 @@
+//! `cargo xtask verify`: the maintainers' gate. For each kata: the reference
+//! passes every spec (loom included); every spec fails against the pristine
+//! stub; every known-wrong answer fails at least one spec; the stub builds
+//! without warnings; README, metadata, hints and the pristine record are in
+//! place.
+
+use std::fs;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use console::style;
+
+use crate::catalog::{Kata, Workspace};
+use crate::check::{self, Options, Report, Subject};
+use crate::commands::exit_code;
+use crate::practice::section;
+use crate::ui::Progress;
+use crate::verdict::{Status, Verdict};
+use crate::{pristine, scratch};
+
+/// The sections every kata README has, in the standard's order.
+pub const README_SECTIONS: [&str; 6] = [
+    "Problem",
+    "API",
+    "Requirements",
+    "Constraints",
+    "Common mistakes the spec catches",
+    "Follow-ups",
+];
+const MIN_WRONG_ANSWERS: usize = 3;
+const MIN_HINTS: usize = 2;
+
+struct KataGate {
+    slug: String,
+    reference: String,
+    stub: String,
+    wrong: String,
+    breaches: Vec<String>,
+    /// How each known-wrong answer was caught, for the report.
+    caught: Vec<String>,
+}
+
+pub fn run(ws: &Workspace, slugs: &[String]) -> Result<ExitCode> {
+    let katas = if slugs.is_empty() {
+        ws.katas()?
+    } else {
+        slugs.iter().map(|s| ws.kata(s)).collect::<Result<_>>()?
+    };
+    let mut gates = Vec::new();
+    for kata in &katas {
+        gates.push(gate(ws, kata)?);
+    }
+    print_report(&gates);
+    let failed = gates.iter().filter(|g| !g.breaches.is_empty()).count();
+    println!("verify: {} passed, {failed} failed", gates.len() - failed);
+    Ok(exit_code(failed == 0))
+}
+
+fn judge(ws: &Workspace, subject: &Subject, label: &str, opts: &Options) -> Result<Report> {
+    let progress = Progress::new(&format!("{} · {label}", subject.kata.slug));
+    let report = check::check(ws, subject, opts, &progress);
+    progress.finish();
+    report
+}
+
+fn gate(ws: &Workspace, kata: &Kata) -> Result<KataGate> {
+    let mut breaches = document_breaches(kata);
+    let opts = Options::default();
+
+    let reference = judge(ws, &Subject::reference(kata), "reference", &opts)?.verdict;
+    if let Some(errors) = &reference.compile_error {
+        breaches.push(format!("the reference does not compile:\n{errors}"));
+    }
+    for failure in reference.failures() {
+        breaches.push(format!(
+            "the reference fails `{}` ({:?}): {}",
+            failure.name,
+            failure.status,
+            first_line(&failure.message)
+        ));
+    }
+    if reference.total == 0 && reference.compile_error.is_none() {
+        breaches.push("the spec has no tests".to_owned());
+    }
+
+    let (stub_subject, lock_ok) = match pristine::read_lock(kata)? {
+        None => {
+            breaches.push(format!(
+                "no {}: run `cargo xtask bless {}`",
+                pristine::LOCK_FILE,
+                kata.slug
+            ));
+            (Subject::learner(kata), false)
+        }
+        Some(_) => {
+            let specs = pristine::modified_specs(kata)?;
+            if !specs.is_empty() {
+                breaches.push(format!(
+                    "{} differ from {}: restore them, or run `cargo xtask bless {}` after a deliberate change",
+                    specs.join(", "),
+                    pristine::LOCK_FILE,
+                    kata.slug
+                ));
+            }
+            let stub = pristine::modified_stub(kata)?;
+            if stub.is_empty() {
+                (Subject::learner(kata), true)
+            } else {
+                breaches.push(format!(
+                    "{} differ from the pristine stub in {}: an attempt in progress (`cargo xtask reset {}`) \
+                     or a stub change not yet blessed (`cargo xtask bless {}`); the gate judged the recorded stub",
+                    stub.join(", "),
+                    pristine::LOCK_FILE,
+                    kata.slug,
+                    kata.slug
+                ));
+                (scratch::subject(ws, kata, None)?, true)
+            }
+        }
+    };
+    let stub = judge(ws, &stub_subject, "stub", &opts)?;
+    stub_breaches(&stub, &reference, &mut breaches);
+
+    let wrong_answers = kata.wrong_answers()?;
+    if wrong_answers.len() < MIN_WRONG_ANSWERS {
+        breaches.push(format!(
+            "wrong/ holds {} known-wrong answers; the standard asks for at least {MIN_WRONG_ANSWERS}",
+            wrong_answers.len()
+        ));
+    }
+    let mut caught = Vec::new();
+    let mut caught_count = 0;
+    if lock_ok {
+        let early = Options {
+            stop_at_first_failing_suite: true,
+            ..Options::default()
+        };
+        for path in &wrong_answers {
+            let name = format!(
+                "wrong/{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+            let subject = scratch::subject(ws, kata, Some(path))?;
+            let verdict = judge(ws, &subject, &name, &early)?.verdict;
+            if let Some(errors) = &verdict.compile_error {
+                breaches.push(format!("{name} does not compile:\n{errors}"));
+            } else if verdict.failed == 0 {
+                breaches.push(format!(
+                    "{name} passes every spec: a hole in the spec. Add a spec that catches it (never weaken the wrong answer)"
+                ));
+            } else {
+                caught_count += 1;
+                let names: Vec<&str> = verdict.failures().map(|f| f.name.as_str()).collect();
+                let shown = names.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+                let more = names.len().saturating_sub(3);
+                caught.push(format!(
+                    "{name}: caught by {shown}{}",
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
+    }
+
+    Ok(KataGate {
+        slug: kata.slug.clone(),
+        reference: format!("{}/{} pass", reference.passed, reference.total),
+        stub: match &stub.verdict.compile_error {
+            Some(_) => "does not compile".to_owned(),
+            None => format!("{}/{} fail", stub.verdict.failed, stub.verdict.total),
+        },
+        wrong: format!("{caught_count}/{} caught", wrong_answers.len()),
+        breaches,
+        caught,
+    })
+}
+
+fn stub_breaches(stub: &Report, reference: &Verdict, breaches: &mut Vec<String>) {
+    let verdict = &stub.verdict;
+    if let Some(errors) = &verdict.compile_error {
+        breaches.push(format!("the stub does not compile:\n{errors}"));
+        return;
+    }
+    for spec in verdict.specs.iter().filter(|s| s.status == Status::Pass) {
+        breaches.push(format!(
+            "`{}` passes against the stub: it asserts nothing about the learner's code",
+            spec.name
+        ));
+    }
+    if verdict.total != reference.total && reference.compile_error.is_none() {
+        breaches.push(format!(
+            "the stub was judged by {} specs but the reference by {}",
+            verdict.total, reference.total
+        ));
+    }
+    for warning in &stub.warnings {
+        breaches.push(format!(
+            "the stub compiles with a warning:\n{}",
+            warning.rendered.trim_end()
+        ));
+    }
+}
+
+fn document_breaches(kata: &Kata) -> Vec<String> {
+    let mut breaches = Vec::new();
+    match fs::read_to_string(kata.readme()) {
+        Err(_) => breaches.push("README.md is missing".to_owned()),
+        Ok(readme) => {
+            for title in README_SECTIONS {
+                if section(&readme, title).is_none_or(|body| body.trim().is_empty()) {
+                    breaches.push(format!("README.md has no `## {title}` section"));
+                }
+            }
+        }
+    }
+    let meta = &kata.meta;
+    if meta.title.trim().is_empty() || meta.minutes == 0 || meta.topics.is_empty() {
+        breaches.push("[package.metadata.kata] needs a title, minutes and topics".to_owned());
+    }
+    if meta.hints.len() < MIN_HINTS {
+        breaches.push(format!(
+            "the kata has {} hints; progressive hints need at least {MIN_HINTS}",
+            meta.hints.len()
+        ));
+    }
+    if meta.followups.is_empty() {
+        breaches.push("the kata has no follow-up questions".to_owned());
+    }
+    if !kata.solution_dir.join("Cargo.toml").is_file() {
+        breaches.push(format!(
+            "no reference solution in {}",
+            kata.solution_dir.display()
+        ));
+    }
+    breaches
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .find(|l| !l.starts_with("panicked at"))
+        .unwrap_or("")
+}
+
+fn print_report(gates: &[KataGate]) {
+    println!(
+        "\n{}",
+        style(format!(
+            "{:<20} {:<14} {:<16} {:<14} {}",
+            "KATA", "REFERENCE", "STUB", "WRONG ANSWERS", "GATE"
+        ))
+        .bold()
+    );
+    for gate in gates {
+        let verdict = if gate.breaches.is_empty() {
+            style("ok".to_owned()).green().bold()
+        } else {
+            style(format!("{} breach(es)", gate.breaches.len()))
+                .red()
+                .bold()
+        };
+        println!(
+            "{:<20} {:<14} {:<16} {:<14} {verdict}",
+            gate.slug, gate.reference, gate.stub, gate.wrong
+        );
+    }
+    for gate in gates {
+        for line in &gate.caught {
+            println!("  {} {line}", style("·").dim());
+        }
+        for breach in &gate.breaches {
+            println!("  {} {}: {breach}", style("✗").red(), gate.slug);
+        }
+    }
+    println!();
+}

@@ -1,0 +1,377 @@
+//! The CLI end to end, on a copy of the fixture workspace in
+//! `tests/fixtures/workspace`: one tiny kata, `adder`, whose reference passes
+//! two specs, hangs on a third, and fails a fourth that nothing can pass.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// A fresh copy of the fixture workspace, as a git repository with one
+    /// commit and the adder kata blessed.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workspace"),
+            dir.path(),
+        );
+        let fixture = Fixture { dir };
+        fixture.git(&["init", "-q"]);
+        fixture.xtask(&["bless", "adder"]).success();
+        fixture.git(&["add", "-A"]);
+        fixture.git(&["commit", "-q", "-m", "the fixture"]);
+        fixture
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn stub(&self) -> PathBuf {
+        self.root().join("katas/adder/src/lib.rs")
+    }
+
+    fn git(&self, args: &[&str]) {
+        let status = Command::new("git")
+            .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+            .args(args)
+            .current_dir(self.root())
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?} failed");
+    }
+
+    fn xtask(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .env("BACKEND_KATAS_ROOT", self.root())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("xtask runs");
+        Run {
+            args: args.join(" "),
+            output,
+        }
+    }
+}
+
+struct Run {
+    args: String,
+    output: Output,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    fn success(&self) -> &Self {
+        assert_eq!(
+            self.code(),
+            0,
+            "`xtask {}` failed:\n{}\n{}",
+            self.args,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout().lines().next().unwrap_or_default()).unwrap_or_else(|e| {
+            panic!(
+                "`xtask {}` printed no JSON ({e}):\n{}",
+                self.args,
+                self.stdout()
+            )
+        })
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn spec<'a>(verdict: &'a Value, name: &str) -> &'a Value {
+    verdict["specs"]
+        .as_array()
+        .and_then(|specs| specs.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no spec named {name} in {verdict}"))
+}
+
+#[test]
+fn a_hanging_spec_is_reported_as_timeout_and_the_others_still_report() {
+    let fixture = Fixture::new();
+    let run = fixture.xtask(&["check", "adder", "--solution", "--json"]);
+    assert_eq!(
+        run.code(),
+        1,
+        "a reference with a failing spec exits 1:\n{}",
+        run.stderr()
+    );
+    let verdict = run.json();
+    assert_eq!(verdict["mode"], "solution");
+    assert_eq!(verdict["total"], 4);
+    assert_eq!(verdict["passed"], 2);
+    assert_eq!(verdict["failed"], 2);
+    assert_eq!(spec(&verdict, "adds_two_small_numbers")["status"], "pass");
+    assert_eq!(spec(&verdict, "reports_overflow_as_none")["status"], "pass");
+    assert_eq!(
+        spec(&verdict, "adds_zero_without_hanging")["status"],
+        "timeout"
+    );
+    let failure = spec(&verdict, "a_spec_that_nothing_passes");
+    assert_eq!(failure["status"], "fail");
+    let message = failure["message"].as_str().unwrap();
+    assert!(
+        message.contains("1 + 1 is not 3:\nthis spec is wrong on purpose"),
+        "the multi-line assertion message reaches the learner whole: {message}"
+    );
+}
+
+#[test]
+fn the_stub_fails_every_spec_and_exits_1() {
+    let fixture = Fixture::new();
+    let run = fixture.xtask(&["check", "adder", "--json"]);
+    assert_eq!(run.code(), 1);
+    let verdict = run.json();
+    assert_eq!(verdict["mode"], "kata");
+    assert_eq!(
+        (verdict["passed"].as_u64(), verdict["total"].as_u64()),
+        (Some(0), Some(4))
+    );
+    let message = spec(&verdict, "adds_two_small_numbers")["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("not yet implemented: add"), "{message}");
+}
+
+#[test]
+fn an_unknown_kata_exits_2_and_suggests_the_closest_name() {
+    let fixture = Fixture::new();
+    for args in [
+        &["check", "addr"][..],
+        &["kata", "addr", "--no-watch"],
+        &["hint", "addr"],
+        &["reset", "addr"],
+    ] {
+        let run = fixture.xtask(args);
+        assert_eq!(run.code(), 2, "`xtask {}` is bad usage", run.args);
+        assert!(
+            run.stderr().contains("did you mean `adder`?"),
+            "{}",
+            run.stderr()
+        );
+        assert!(
+            run.stderr().contains("cargo xtask list"),
+            "{}",
+            run.stderr()
+        );
+        assert!(!run.stderr().contains("panicked"), "{}", run.stderr());
+    }
+}
+
+#[test]
+fn a_compile_error_is_shown_as_the_compilers_diagnostics() {
+    let fixture = Fixture::new();
+    fs::write(
+        fixture.stub(),
+        "pub fn add(a: u32, b: u32) -> Option<u32> { a + }\n",
+    )
+    .unwrap();
+    let run = fixture.xtask(&["check", "adder"]);
+    assert_eq!(run.code(), 1);
+    let out = run.stdout();
+    assert!(out.contains("does not compile"), "{out}");
+    assert!(
+        out.contains("katas/adder/src/lib.rs"),
+        "the diagnostic points into the learner's file: {out}"
+    );
+    assert!(!run.stderr().contains("panicked"), "{}", run.stderr());
+}
+
+#[test]
+fn reset_archives_a_committed_attempt_and_restores_the_stub() {
+    let fixture = Fixture::new();
+    let pristine = fs::read_to_string(fixture.stub()).unwrap();
+    let attempt = "pub fn add(a: u32, b: u32) -> Option<u32> { a.checked_add(b) }\n";
+    fs::write(fixture.stub(), attempt).unwrap();
+    fs::write(
+        fixture.root().join("katas/adder/src/extra.rs"),
+        "// a module of mine\n",
+    )
+    .unwrap();
+    // The learner committed their attempt: HEAD no longer holds the stub.
+    fixture.git(&["add", "-A"]);
+    fixture.git(&["commit", "-q", "-m", "my attempt"]);
+
+    let run = fixture.xtask(&["reset", "adder"]);
+    run.success();
+    assert_eq!(
+        fs::read_to_string(fixture.stub()).unwrap(),
+        pristine,
+        "the stub is pristine again"
+    );
+    assert!(!fixture.root().join("katas/adder/src/extra.rs").exists());
+    let archive = archived_attempts(fixture.root());
+    assert_eq!(archive.len(), 1, "one archived attempt");
+    assert_eq!(
+        fs::read_to_string(archive[0].join("src/lib.rs")).unwrap(),
+        attempt
+    );
+    assert!(
+        archive[0].join("src/extra.rs").exists(),
+        "every file of the attempt is kept"
+    );
+    assert!(
+        run.stdout().contains(".katas/attempts/adder"),
+        "says where it went: {}",
+        run.stdout()
+    );
+
+    // Resetting a pristine stub archives nothing.
+    fixture.xtask(&["reset", "adder"]).success();
+    assert_eq!(archived_attempts(fixture.root()).len(), 1);
+}
+
+#[test]
+fn kata_fresh_keeps_the_old_attempt_and_reports_0_of_n() {
+    let fixture = Fixture::new();
+    fs::write(
+        fixture.stub(),
+        "pub fn add(a: u32, b: u32) -> Option<u32> { a.checked_add(b) }\n",
+    )
+    .unwrap();
+    let run = fixture.xtask(&["kata", "adder", "--fresh", "--no-watch"]);
+    assert_eq!(run.code(), 1, "the pristine stub fails its spec");
+    let out = run.stdout();
+    assert!(
+        out.contains("Add two numbers without overflowing."),
+        "prints the problem: {out}"
+    );
+    assert!(
+        out.contains("katas/adder/src/lib.rs"),
+        "names the file to edit: {out}"
+    );
+    assert!(out.contains("0/4 specs pass"), "{out}");
+    assert_eq!(archived_attempts(fixture.root()).len(), 1);
+}
+
+#[test]
+fn an_edited_spec_is_called_out_and_its_pass_does_not_count() {
+    let fixture = Fixture::new();
+    let spec = fixture.root().join("katas/adder/tests/spec.rs");
+    fs::write(&spec, "#[test]\nfn trivially_true() {}\n").unwrap();
+    let run = fixture.xtask(&["check", "adder", "--json"]);
+    assert_eq!(
+        run.code(),
+        1,
+        "a pass against a modified spec is not a pass"
+    );
+    let verdict = run.json();
+    assert_eq!(verdict["passed"], 1);
+    assert_eq!(verdict["modified_specs"][0], "tests/spec.rs");
+}
+
+#[test]
+fn hints_come_one_at_a_time_and_are_remembered() {
+    let fixture = Fixture::new();
+    let first = fixture.xtask(&["hint", "adder"]);
+    assert!(
+        first.success().stdout().contains("Hint 1/2 Use `+`."),
+        "{}",
+        first.stdout()
+    );
+    let second = fixture.xtask(&["hint", "adder"]);
+    assert!(
+        second.stdout().contains("Hint 2/2 Mind overflow"),
+        "{}",
+        second.stdout()
+    );
+    assert!(second.stdout().contains("last hint"));
+}
+
+#[test]
+fn list_shows_each_kata_with_the_learners_status() {
+    let fixture = Fixture::new();
+    let before = fixture.xtask(&["list"]);
+    assert!(
+        before.success().stdout().contains("not started"),
+        "{}",
+        before.stdout()
+    );
+    fixture.xtask(&["check", "adder"]);
+    let after = fixture.xtask(&["list", "--difficulty", "easy"]);
+    assert!(
+        after.stdout().contains("0/4 specs pass"),
+        "{}",
+        after.stdout()
+    );
+    let none = fixture.xtask(&["list", "--difficulty", "hard"]);
+    assert!(
+        none.stdout().contains("no kata matches"),
+        "{}",
+        none.stdout()
+    );
+    let typo = fixture.xtask(&["list", "--topic", "arithmetc"]);
+    assert_eq!(typo.code(), 2);
+    assert!(
+        typo.stderr().contains("did you mean `arithmetic`?"),
+        "{}",
+        typo.stderr()
+    );
+}
+
+#[test]
+fn verify_reports_every_breach_of_a_kata_that_misses_the_standard() {
+    let fixture = Fixture::new();
+    let run = fixture.xtask(&["verify", "adder"]);
+    assert_eq!(run.code(), 1);
+    let out = run.stdout();
+    for breach in [
+        "the reference fails `a_spec_that_nothing_passes`",
+        "the reference fails `adds_zero_without_hanging` (Timeout)",
+        "README.md has no `## Requirements` section",
+        "wrong/ holds 1 known-wrong answers",
+        "the stub compiles with a warning",
+    ] {
+        assert!(out.contains(breach), "verify names `{breach}`:\n{out}");
+    }
+    let caught = out
+        .lines()
+        .find(|l| l.contains("wrong/wrapping.rs: caught by"))
+        .unwrap_or_default();
+    assert!(
+        caught.contains("reports_overflow_as_none"),
+        "the wrong answer is caught by the overflow spec:\n{out}"
+    );
+    assert!(out.contains("verify: 0 passed, 1 failed"), "{out}");
+}
+
+fn archived_attempts(root: &Path) -> Vec<PathBuf> {
+    let dir = root.join(".katas/attempts/adder");
+    let mut found: Vec<PathBuf> = fs::read_dir(&dir)
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    found.sort();
+    found
+}
