@@ -3,12 +3,13 @@
 //! `tests/loom.rs` then has its loom models built and run the same way.
 
 use std::path::PathBuf;
+use std::thread;
 use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::catalog::{Kata, Workspace};
-use crate::compile::{BuildOutcome, BuildRequest, Diagnostic};
+use crate::compile::{BuildOutcome, BuildRequest, Diagnostic, Executable};
 use crate::pristine;
 use crate::runner::{self, RunPlan};
 use crate::verdict::{Mode, SpecResult, Status, Verdict};
@@ -114,77 +115,109 @@ pub fn check(
     reporter: &dyn Reporter,
 ) -> Result<Report> {
     let kata = &subject.kata;
-    let suites = kata.suites()?;
-    let (loom, normal): (Vec<String>, Vec<String>) = suites.into_iter().partition(|s| s == "loom");
-    let mut specs = Vec::new();
-    let mut warnings = Vec::new();
-    for (suites, loom) in [(normal, false), (loom, true)] {
-        if suites.is_empty() {
-            continue;
+    let (loom, normal): (Vec<String>, Vec<String>) =
+        kata.suites()?.into_iter().partition(|s| s == "loom");
+    let request = |suites: Vec<String>, loom: bool| BuildRequest {
+        manifest: subject.manifest.clone(),
+        package: subject.package.clone(),
+        features: subject.features.clone(),
+        suites,
+        loom,
+        target_dir: ws.target_dir(),
+        color: opts.color,
+    };
+    let (normal, loom) = (request(normal, false), request(loom, true));
+    let build = |request: &BuildRequest| -> Result<Option<BuildOutcome>> {
+        if request.suites.is_empty() {
+            return Ok(None);
         }
-        if opts.stop_at_first_failing_suite
-            && specs.iter().any(|s: &SpecResult| s.status != Status::Pass)
-        {
-            break;
-        }
-        let request = BuildRequest {
-            manifest: subject.manifest.clone(),
-            package: subject.package.clone(),
-            features: subject.features.clone(),
-            suites,
-            loom,
-            target_dir: ws.target_dir(),
-            color: opts.color,
+        request.run(&|krate| reporter.compiling(krate)).map(Some)
+    };
+    thread::scope(|scope| {
+        // The loom build has a target directory of its own, so it can run
+        // beside the normal build and spec run instead of after them, unless
+        // a failing normal spec is all the caller needs.
+        let early_loom = (!opts.stop_at_first_failing_suite).then(|| scope.spawn(|| build(&loom)));
+        let mut specs = Vec::new();
+        let mut warnings = Vec::new();
+        let compile_failure = |diagnostics, warnings| Report {
+            verdict: Verdict::compile_failure(&kata.slug, subject.mode, diagnostics),
+            warnings,
         };
-        let executables = match request.run(&|krate| reporter.compiling(krate))? {
-            BuildOutcome::Built {
+
+        match build(&normal)? {
+            None => {}
+            Some(BuildOutcome::Failed(diagnostics)) => {
+                return Ok(compile_failure(diagnostics, warnings));
+            }
+            Some(BuildOutcome::Built {
                 executables,
                 diagnostics,
-            } => {
-                if !loom {
-                    warnings.extend(
-                        diagnostics
-                            .into_iter()
-                            .filter(|d| d.level == "warning" && d.target_kind == "lib"),
-                    );
+            }) => {
+                warnings.extend(
+                    diagnostics
+                        .into_iter()
+                        .filter(|d| d.level == "warning" && d.target_kind == "lib"),
+                );
+                for exe in executables {
+                    specs.extend(run_suite(subject, opts, reporter, exe, false)?);
                 }
-                executables
             }
-            BuildOutcome::Failed(diagnostics) => {
-                return Ok(Report {
-                    verdict: Verdict::compile_failure(&kata.slug, subject.mode, diagnostics),
-                    warnings,
-                });
-            }
-        };
-        for exe in executables {
-            let names = runner::list(&exe.path, &kata.dir)?;
-            reporter.running(&exe.suite, names.len());
-            let timeout =
-                Duration::from_secs(kata.meta.spec_timeout_secs * if loom { 6 } else { 1 });
-            let plan = RunPlan {
-                executable: exe.path,
-                cwd: kata.dir.clone(),
-                timeout,
-                env: vec![
-                    ("PROPTEST_RNG_SEED".into(), opts.seed.to_string()),
-                    ("PROPTEST_DISABLE_FAILURE_PERSISTENCE".into(), "1".into()),
-                ],
-                jobs: opts.jobs,
-                suite: exe.suite.clone(),
-            };
-            let mut results = runner::run(&plan, &names, &|r| reporter.finished(r));
-            for result in results.iter_mut().filter(|r| r.status == Status::Fail) {
-                add_replay_hint(result, subject, opts.seed, loom);
-            }
-            specs.extend(results);
         }
+
+        let loom_outcome = match early_loom {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("the loom build's thread panicked"))??,
+            None if specs.iter().any(|s: &SpecResult| s.status != Status::Pass) => None,
+            None => build(&loom)?,
+        };
+        match loom_outcome {
+            None => {}
+            Some(BuildOutcome::Failed(diagnostics)) => {
+                return Ok(compile_failure(diagnostics, warnings));
+            }
+            Some(BuildOutcome::Built { executables, .. }) => {
+                for exe in executables {
+                    specs.extend(run_suite(subject, opts, reporter, exe, true)?);
+                }
+            }
+        }
+
+        let mut verdict = Verdict::new(&kata.slug, subject.mode, specs);
+        if subject.is_kata_crate() {
+            verdict.modified_specs = pristine::modified_specs(kata)?;
+        }
+        Ok(Report { verdict, warnings })
+    })
+}
+
+fn run_suite(
+    subject: &Subject,
+    opts: &Options,
+    reporter: &dyn Reporter,
+    exe: Executable,
+    loom: bool,
+) -> Result<Vec<SpecResult>> {
+    let kata = &subject.kata;
+    let names = runner::list(&exe.path, &kata.dir)?;
+    reporter.running(&exe.suite, names.len());
+    let plan = RunPlan {
+        executable: exe.path,
+        cwd: kata.dir.clone(),
+        timeout: Duration::from_secs(kata.meta.spec_timeout_secs * if loom { 6 } else { 1 }),
+        env: vec![
+            ("PROPTEST_RNG_SEED".into(), opts.seed.to_string()),
+            ("PROPTEST_DISABLE_FAILURE_PERSISTENCE".into(), "1".into()),
+        ],
+        jobs: opts.jobs,
+        suite: exe.suite,
+    };
+    let mut results = runner::run(&plan, &names, &|r| reporter.finished(r));
+    for result in results.iter_mut().filter(|r| r.status == Status::Fail) {
+        add_replay_hint(result, subject, opts.seed, loom);
     }
-    let mut verdict = Verdict::new(&kata.slug, subject.mode, specs);
-    if subject.is_kata_crate() {
-        verdict.modified_specs = pristine::modified_specs(kata)?;
-    }
-    Ok(Report { verdict, warnings })
+    Ok(results)
 }
 
 /// A failing property test or loom model names the command that reruns

@@ -44,7 +44,8 @@ pub fn parse_run(output: &str) -> Vec<Outcome> {
         .collect()
 }
 
-fn parse_result_line(line: &str) -> Option<(&str, Status)> {
+/// `test NAME ... ok` or `... FAILED`: the spec's name and status.
+pub fn parse_result_line(line: &str) -> Option<(&str, Status)> {
     let rest = line.strip_prefix("test ")?;
     let (name, result) = rest.rsplit_once(" ... ")?;
     let status = match result.trim_end() {

@@ -1,13 +1,18 @@
-//! Runs the specs of a built test executable, each in a process of its own,
-//! a few at a time. One process per spec is what makes a hanging spec
-//! harmless: it is killed at its deadline and reported as `timeout`, while
-//! every other spec still reports normally and the run never hangs.
+//! Runs the specs of a built test executable.
+//!
+//! First all of them in one process, `jobs` threads wide: the fast path,
+//! which is what a learner waits for after every save. If that process stops
+//! making progress for a spec's timeout (a deadlock, an endless loop), it is
+//! killed; if it dies (an abort, a stack overflow), it is gone. Either way the
+//! specs it left without a complete result are run again, each in a process
+//! of its own with its own deadline, so a hanging spec is reported as
+//! `timeout` by name, every other spec still reports, and the run never hangs.
 
-use std::collections::VecDeque;
-use std::io::Read;
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -48,35 +53,122 @@ pub fn list(executable: &Path, cwd: &Path) -> Result<Vec<String>> {
     )))
 }
 
-/// Runs `names`, calling `on_result` as each spec finishes (from several
-/// threads), and returns the results in the order given.
+/// Runs `names`, calling `on_result` once for each spec as its result is
+/// known (from several threads), and returns the results in the order given.
 pub fn run(
     plan: &RunPlan,
     names: &[String],
     on_result: &(dyn Fn(&SpecResult) + Sync),
 ) -> Vec<SpecResult> {
-    let queue = Mutex::new(names.iter().enumerate().collect::<VecDeque<_>>());
-    let results = Mutex::new(vec![None; names.len()]);
+    let mut known = run_together(plan, on_result);
+    let rest: Vec<&String> = names.iter().filter(|n| !known.contains_key(*n)).collect();
+    for result in run_isolated(plan, &rest, on_result) {
+        known.insert(result.name.clone(), result);
+    }
+    names.iter().filter_map(|name| known.remove(name)).collect()
+}
+
+/// The fast path: every spec in one process. Returns the results it could
+/// be sure of: all of them if the process ended normally, only the passes
+/// if it was killed or died (a failure's message comes at the very end).
+fn run_together(
+    plan: &RunPlan,
+    on_result: &(dyn Fn(&SpecResult) + Sync),
+) -> HashMap<String, SpecResult> {
+    let jobs = plan.jobs.max(1).to_string();
+    let child = command(plan)
+        .args(["--test-threads", &jobs, "--color", "never"])
+        .spawn();
+    let Ok(mut child) = child else {
+        return HashMap::new();
+    };
+    let stderr = child.stderr.take().map(drain);
+    let (tx, rx) = mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let mut output = String::new();
+    let mut stalled = false;
+    loop {
+        match rx.recv_timeout(plan.timeout) {
+            Ok(line) => {
+                if let Some((name, Status::Pass)) = harness::parse_result_line(&line) {
+                    on_result(&spec_result(plan, name, Status::Pass, String::new()));
+                }
+                output.push_str(&line);
+                output.push('\n');
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                stalled = true;
+                let _ = child.kill();
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let ended_normally = child.wait().is_ok_and(|status| status.code().is_some()) && !stalled;
+    if let Some(stderr) = stderr {
+        let _ = stderr.join();
+    }
+    let mut results = HashMap::new();
+    for outcome in harness::parse_run(&output) {
+        if outcome.status == Status::Pass || ended_normally {
+            let result = spec_result(plan, &outcome.name, outcome.status, outcome.message);
+            if result.status != Status::Pass {
+                on_result(&result);
+            }
+            results.insert(outcome.name, result);
+        }
+    }
+    results
+}
+
+/// Each spec in a process of its own, `jobs` at a time.
+fn run_isolated(
+    plan: &RunPlan,
+    names: &[&String],
+    on_result: &(dyn Fn(&SpecResult) + Sync),
+) -> Vec<SpecResult> {
+    let queue = Mutex::new(names.iter().copied().collect::<VecDeque<_>>());
+    let results = Mutex::new(Vec::new());
     thread::scope(|scope| {
         for _ in 0..plan.jobs.max(1) {
             scope.spawn(|| {
-                loop {
-                    let Some((index, name)) = lock(&queue).pop_front() else {
-                        break;
-                    };
+                while let Some(name) = lock(&queue).pop_front() {
                     let result = run_one(plan, name);
                     on_result(&result);
-                    lock(&results)[index] = Some(result);
+                    lock(&results).push(result);
                 }
             });
         }
     });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .flatten()
-        .collect()
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+fn spec_result(plan: &RunPlan, name: &str, status: Status, message: String) -> SpecResult {
+    SpecResult {
+        name: name.to_owned(),
+        status,
+        message,
+        suite: plan.suite.clone(),
+    }
+}
+
+fn command(plan: &RunPlan) -> Command {
+    let mut cmd = Command::new(&plan.executable);
+    cmd.envs(plan.env.iter().map(|(k, v)| (k, v)))
+        .env("RUST_BACKTRACE", "0")
+        .current_dir(&plan.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -84,20 +176,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn run_one(plan: &RunPlan, name: &str) -> SpecResult {
-    let result = |status, message: String| SpecResult {
-        name: name.to_owned(),
-        status,
-        message,
-        suite: plan.suite.clone(),
-    };
-    let child = Command::new(&plan.executable)
+    let result = |status, message: String| spec_result(plan, name, status, message);
+    let child = command(plan)
         .args(["--exact", name, "--test-threads", "1", "--color", "never"])
-        .envs(plan.env.iter().map(|(k, v)| (k, v)))
-        .env("RUST_BACKTRACE", "0")
-        .current_dir(&plan.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn();
     let child = match child {
         Ok(child) => child,
