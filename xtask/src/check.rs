@@ -127,69 +127,93 @@ pub fn check(
         color: opts.color,
     };
     let (normal, loom) = (request(normal, false), request(loom, true));
-    let build = |request: &BuildRequest| -> Result<Option<BuildOutcome>> {
+    let phase = |request: &BuildRequest| -> Result<Phase> {
         if request.suites.is_empty() {
-            return Ok(None);
+            return Ok(Phase::Skipped);
         }
-        request.run(&|krate| reporter.compiling(krate)).map(Some)
-    };
-    thread::scope(|scope| {
-        // The loom build has a target directory of its own, so it can run
-        // beside the normal build and spec run instead of after them, unless
-        // a failing normal spec is all the caller needs.
-        let early_loom = (!opts.stop_at_first_failing_suite).then(|| scope.spawn(|| build(&loom)));
-        let mut specs = Vec::new();
-        let mut warnings = Vec::new();
-        let compile_failure = |diagnostics, warnings| Report {
-            verdict: Verdict::compile_failure(&kata.slug, subject.mode, diagnostics),
-            warnings,
-        };
-
-        match build(&normal)? {
-            None => {}
-            Some(BuildOutcome::Failed(diagnostics)) => {
-                return Ok(compile_failure(diagnostics, warnings));
-            }
-            Some(BuildOutcome::Built {
+        match request.run(&|krate| reporter.compiling(krate))? {
+            BuildOutcome::Failed(diagnostics) => Ok(Phase::Failed(diagnostics)),
+            BuildOutcome::Built {
                 executables,
                 diagnostics,
-            }) => {
-                warnings.extend(
-                    diagnostics
-                        .into_iter()
-                        .filter(|d| d.level == "warning" && d.target_kind == "lib"),
-                );
+            } => {
+                let mut specs = Vec::new();
                 for exe in executables {
-                    specs.extend(run_suite(subject, opts, reporter, exe, false)?);
+                    specs.extend(run_suite(subject, opts, reporter, exe, request.loom)?);
                 }
+                let warnings = diagnostics
+                    .into_iter()
+                    .filter(|d| d.level == "warning" && d.target_kind == "lib")
+                    .collect();
+                Ok(Phase::Ran { specs, warnings })
             }
         }
-
-        let loom_outcome = match early_loom {
+    };
+    thread::scope(|scope| {
+        // The loom build has a target directory of its own, so the loom
+        // phase can run beside the normal one instead of after it, unless a
+        // failing normal spec is all the caller needs.
+        let early_loom = (!opts.stop_at_first_failing_suite).then(|| scope.spawn(|| phase(&loom)));
+        let normal = phase(&normal)?;
+        let loom = match early_loom {
             Some(handle) => handle
                 .join()
-                .map_err(|_| anyhow::anyhow!("the loom build's thread panicked"))??,
-            None if specs.iter().any(|s: &SpecResult| s.status != Status::Pass) => None,
-            None => build(&loom)?,
+                .map_err(|_| anyhow::anyhow!("the loom phase's thread panicked"))??,
+            None if normal.has_failures() => Phase::Skipped,
+            None => phase(&loom)?,
         };
-        match loom_outcome {
-            None => {}
-            Some(BuildOutcome::Failed(diagnostics)) => {
-                return Ok(compile_failure(diagnostics, warnings));
-            }
-            Some(BuildOutcome::Built { executables, .. }) => {
-                for exe in executables {
-                    specs.extend(run_suite(subject, opts, reporter, exe, true)?);
+        let mut specs = Vec::new();
+        let mut warnings = Vec::new();
+        for (phase, is_loom) in [(normal, false), (loom, true)] {
+            match phase {
+                Phase::Skipped => {}
+                Phase::Failed(diagnostics) => {
+                    return Ok(Report {
+                        verdict: Verdict::compile_failure(&kata.slug, subject.mode, diagnostics),
+                        warnings,
+                    });
+                }
+                Phase::Ran {
+                    specs: ran,
+                    warnings: warned,
+                } => {
+                    specs.extend(ran);
+                    // Loom compiles the same library under another cfg: its
+                    // warnings would repeat the normal build's.
+                    if !is_loom {
+                        warnings = warned;
+                    }
                 }
             }
         }
-
         let mut verdict = Verdict::new(&kata.slug, subject.mode, specs);
         if subject.is_kata_crate() {
             verdict.modified_specs = pristine::modified_specs(kata)?;
         }
         Ok(Report { verdict, warnings })
     })
+}
+
+/// One build (normal or loom) and the run of its suites.
+enum Phase {
+    /// The kata has no suite of this kind, or it was not worth running.
+    Skipped,
+    /// The compiler's diagnostics.
+    Failed(String),
+    Ran {
+        specs: Vec<SpecResult>,
+        warnings: Vec<Diagnostic>,
+    },
+}
+
+impl Phase {
+    fn has_failures(&self) -> bool {
+        match self {
+            Phase::Skipped => false,
+            Phase::Failed(_) => true,
+            Phase::Ran { specs, .. } => specs.iter().any(|s| s.status != Status::Pass),
+        }
+    }
 }
 
 fn run_suite(
