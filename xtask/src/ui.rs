@@ -107,9 +107,15 @@ pub fn print_verdict(verdict: &Verdict, show: usize) {
         }
     }
     if failures.len() > show {
+        // Enough names to see where the failures cluster, not a wall of them.
+        const NAMES: usize = 12;
         println!("\n  also failing:");
-        for failure in &failures[show..] {
+        for failure in failures[show..].iter().take(NAMES) {
             println!("    {} {}", style("✗").red(), failure.name);
+        }
+        let unnamed = failures.len().saturating_sub(show + NAMES);
+        if unnamed > 0 {
+            println!("    … and {unnamed} more (`--json` lists every spec)");
         }
     }
     if !verdict.modified_specs.is_empty() {
