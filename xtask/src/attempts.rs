@@ -28,7 +28,7 @@ pub fn archive(ws: &Workspace, kata: &Kata) -> Result<Option<PathBuf>> {
 /// Archives the attempt, then puts the pristine stub back. The pristine
 /// files are fetched first, so a failure leaves `src/` untouched.
 pub fn reset(ws: &Workspace, kata: &Kata) -> Result<Option<PathBuf>> {
-    let stub = pristine::stub_files(ws, kata)?;
+    let stub = pristine::stub_files(kata)?;
     let archived = archive(ws, kata)?;
     let src = kata.dir.join("src");
     if src.exists() {

@@ -9,23 +9,50 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 /// The root of a backend-katas checkout: where `katas/`, `solutions/` and the
-/// learner's local state (`.katas/`) live.
+/// learner's local state (`.katas/`) live; and the kata packs beside it.
 #[derive(Debug, Clone)]
 pub struct Workspace {
     pub root: PathBuf,
+    /// Other directories laid out the same way (`katas/`, `solutions/`, a
+    /// Cargo workspace of their own): a team's private katas.
+    pub packs: Vec<PathBuf>,
 }
+
+/// The environment variable that names kata packs, separated like `PATH`.
+pub const PACKS_VAR: &str = "BACKEND_KATAS_PACKS";
 
 impl Workspace {
     /// The checkout this binary was built from, unless `BACKEND_KATAS_ROOT`
-    /// names another (the CLI's own tests point it at fixture workspaces).
-    pub fn current() -> Self {
-        if let Some(root) = std::env::var_os("BACKEND_KATAS_ROOT") {
-            return Workspace { root: root.into() };
+    /// names another (the CLI's own tests point it at fixture workspaces),
+    /// with the packs of `BACKEND_KATAS_PACKS` and `extra_packs`.
+    pub fn current(extra_packs: &[PathBuf]) -> Result<Self> {
+        let root = match std::env::var_os("BACKEND_KATAS_ROOT") {
+            Some(root) => PathBuf::from(root),
+            None => {
+                let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+                xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+            }
+        };
+        let mut packs: Vec<PathBuf> = std::env::var_os(PACKS_VAR)
+            .map(|v| {
+                std::env::split_paths(&v)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        packs.extend(extra_packs.iter().cloned());
+        for pack in &mut packs {
+            if !pack.join("katas").is_dir() {
+                bail!(
+                    "{} is not a kata pack: a pack has a katas/ directory (and solutions/), like this repository",
+                    pack.display()
+                );
+            }
+            *pack = pack
+                .canonicalize()
+                .with_context(|| format!("reading {}", pack.display()))?;
         }
-        let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        Workspace {
-            root: xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf(),
-        }
+        Ok(Workspace { root, packs })
     }
 
     /// Gitignored local state: attempts, hints shown, last verdicts.
@@ -33,18 +60,40 @@ impl Workspace {
         self.root.join(".katas")
     }
 
-    /// Cargo's target directory, shared by every build the CLI starts.
+    /// Cargo's target directory, shared by every build the CLI starts, packs
+    /// included: `CARGO_TARGET_DIR` if set, as cargo itself would.
     pub fn target_dir(&self) -> PathBuf {
-        self.root.join("target")
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.root.join("target"))
     }
 
+    /// Every kata: this repository's, then each pack's. A slug defined twice
+    /// is an error naming both places, since a command could not tell which
+    /// one was meant.
     pub fn katas(&self) -> Result<Vec<Kata>> {
-        let dir = self.root.join("katas");
         let mut katas = Vec::new();
-        for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let path = entry?.path();
-            if path.join("Cargo.toml").is_file() {
-                katas.push(Kata::load(self, &path)?);
+        let origins = std::iter::once((self.root.clone(), Origin::BuiltIn)).chain(
+            self.packs
+                .iter()
+                .map(|p| (p.clone(), Origin::Pack(p.clone()))),
+        );
+        for (root, origin) in origins {
+            let dir = root.join("katas");
+            for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+                let path = entry?.path();
+                if path.join("Cargo.toml").is_file() {
+                    let kata = Kata::load(&root, origin.clone(), &path)?;
+                    if let Some(twin) = katas.iter().find(|k: &&Kata| k.slug == kata.slug) {
+                        bail!(
+                            "the kata `{}` is defined twice: in {} and in {}",
+                            kata.slug,
+                            twin.dir.display(),
+                            kata.dir.display()
+                        );
+                    }
+                    katas.push(kata);
+                }
             }
         }
         katas.sort_by(|a, b| a.slug.cmp(&b.slug));
@@ -63,6 +112,24 @@ impl Workspace {
             suggestion: closest(slug, &names).map(str::to_owned),
         }
         .into())
+    }
+}
+
+/// Where a kata comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// This repository.
+    BuiltIn,
+    /// A kata pack in this directory.
+    Pack(PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::BuiltIn => f.write_str("built-in"),
+            Origin::Pack(dir) => write!(f, "pack {}", dir.display()),
+        }
     }
 }
 
@@ -141,6 +208,9 @@ pub struct Kata {
     pub slug: String,
     pub dir: PathBuf,
     pub solution_dir: PathBuf,
+    /// The Cargo workspace the kata belongs to: this repository, or a pack.
+    pub root: PathBuf,
+    pub origin: Origin,
     pub meta: Metadata,
 }
 
@@ -161,7 +231,7 @@ struct PackageMetadata {
 }
 
 impl Kata {
-    pub fn load(ws: &Workspace, dir: &Path) -> Result<Kata> {
+    pub fn load(root: &Path, origin: Origin, dir: &Path) -> Result<Kata> {
         let manifest_path = dir.join("Cargo.toml");
         let text = fs::read_to_string(&manifest_path)
             .with_context(|| format!("reading {}", manifest_path.display()))?;
@@ -175,8 +245,10 @@ impl Kata {
             );
         };
         Ok(Kata {
-            solution_dir: ws.root.join("solutions").join(&slug),
+            solution_dir: root.join("solutions").join(&slug),
             dir: dir.to_path_buf(),
+            root: root.to_path_buf(),
+            origin,
             slug,
             meta,
         })
@@ -250,7 +322,7 @@ mod tests {
 
     #[test]
     fn reads_the_metadata_of_the_rate_limiter_kata() {
-        let ws = Workspace::current();
+        let ws = Workspace::current(&[]).unwrap();
         let kata = ws.kata("rate-limiter").expect("the pilot kata exists");
         assert_eq!(kata.meta.title, "Rate limiter");
         assert_eq!(kata.meta.difficulty, Difficulty::Medium);
@@ -262,7 +334,10 @@ mod tests {
 
     #[test]
     fn an_unknown_kata_is_an_error_naming_the_closest_one() {
-        let err = Workspace::current().kata("rate-limter").unwrap_err();
+        let err = Workspace::current(&[])
+            .unwrap()
+            .kata("rate-limter")
+            .unwrap_err();
         let unknown = err.downcast_ref::<UnknownKata>().expect("an UnknownKata");
         assert_eq!(unknown.suggestion.as_deref(), Some("rate-limiter"));
         assert!(err.to_string().contains("did you mean `rate-limiter`?"));

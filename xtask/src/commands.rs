@@ -44,32 +44,46 @@ pub fn list(
         .filter(|k| topic.is_none_or(|t| k.meta.topics.iter().any(|kt| kt == t)))
         .filter(|k| difficulty.as_ref().is_none_or(|d| &k.meta.difficulty == d))
         .collect();
-    println!(
-        "{}",
-        style(format!(
-            "{:<20} {:<24} {:<8} {:>5}  {:<22} {}",
-            "KATA", "TITLE", "LEVEL", "MIN", "STATUS", "TOPICS"
-        ))
-        .bold()
+    // Columns as wide as their longest entry; the origin only matters once
+    // there are packs.
+    let slug_width = rows.iter().map(|k| k.slug.len()).max().unwrap_or(0).max(4);
+    let title_width = rows
+        .iter()
+        .map(|k| k.meta.title.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let show_origin = !ws.packs.is_empty();
+    let mut header = format!(
+        "{:<slug_width$}  {:<title_width$}  {:<6}  {:>3}  {:<18}  TOPICS",
+        "KATA", "TITLE", "LEVEL", "MIN", "STATUS"
     );
+    if show_origin {
+        header.push_str("  ORIGIN");
+    }
+    println!("{}", style(header).bold());
     for kata in &rows {
         let status = progress
             .katas
             .get(&kata.slug)
             .map_or_else(|| "not started".to_owned(), state::Progress::status);
         let status = match status.as_str() {
-            "solved" => style(format!("{status:<22}")).green(),
-            "not started" => style(format!("{status:<22}")).dim(),
-            _ => style(format!("{status:<22}")).yellow(),
+            "solved" => style(format!("{status:<18}")).green(),
+            "not started" => style(format!("{status:<18}")).dim(),
+            _ => style(format!("{status:<18}")).yellow(),
         };
-        println!(
-            "{:<20} {:<24} {:<8} {:>5}  {status} {}",
+        let mut line = format!(
+            "{:<slug_width$}  {:<title_width$}  {:<6}  {:>3}  {status}  {}",
             kata.slug,
             kata.meta.title,
             kata.meta.difficulty.to_string(),
             kata.meta.minutes,
             kata.meta.topics.join(", ")
         );
+        if show_origin {
+            line.push_str(&format!("  {}", kata.origin));
+        }
+        println!("{line}");
     }
     if rows.is_empty() {
         println!("(no kata matches)");
@@ -204,7 +218,7 @@ pub fn reset(ws: &Workspace, slug: &str) -> Result<ExitCode> {
 pub fn bless(ws: &Workspace, slugs: &[String]) -> Result<ExitCode> {
     for slug in slugs {
         let kata = ws.kata(slug)?;
-        let entries = pristine::bless(ws, &kata)?;
+        let entries = pristine::bless(&kata)?;
         println!(
             "{}: recorded {} pristine files in {}",
             kata.slug,

@@ -10,12 +10,14 @@ mod harness;
 mod practice;
 mod pristine;
 mod runner;
+mod scaffold;
 mod scratch;
 mod state;
 mod ui;
 mod verdict;
 mod verify;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +28,10 @@ use crate::catalog::{Difficulty, Workspace};
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
 struct Cli {
+    /// Also find katas in this directory (a kata pack laid out like this
+    /// repository); repeatable. `BACKEND_KATAS_PACKS` adds more.
+    #[arg(long = "pack", value_name = "DIR", global = true)]
+    packs: Vec<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,10 +86,21 @@ enum Command {
     },
     /// The project's test suite: the CLI's own tests, then `verify`.
     Test,
+    /// Start a new kata from the templates: stub, spec, reference, README.
+    New {
+        slug: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long, value_enum, default_value = "medium")]
+        difficulty: DifficultyArg,
+        /// Comma-separated, e.g. `--topics caching,concurrency`.
+        #[arg(long, value_delimiter = ',')]
+        topics: Vec<String>,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum DifficultyArg {
+pub enum DifficultyArg {
     Easy,
     Medium,
     Hard,
@@ -106,7 +123,13 @@ pub const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ws = Workspace::current();
+    let ws = match Workspace::current(&cli.packs) {
+        Ok(ws) => ws,
+        Err(err) => {
+            eprintln!("{} {err:#}", console::style("error:").red().bold());
+            return ExitCode::from(USAGE);
+        }
+    };
     let result = match cli.command {
         Command::List { topic, difficulty } => {
             commands::list(&ws, topic.as_deref(), difficulty.map(Into::into))
@@ -128,6 +151,12 @@ fn main() -> ExitCode {
         Command::Verify { slugs } => verify::run(&ws, &slugs),
         Command::Bless { slugs } => commands::bless(&ws, &slugs),
         Command::Test => commands::test(&ws),
+        Command::New {
+            slug,
+            title,
+            difficulty,
+            topics,
+        } => scaffold::new(&ws, &slug, title.as_deref(), difficulty.into(), &topics),
     };
     match result {
         Ok(code) => code,

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Kata, Workspace, rust_files};
+use crate::catalog::{Kata, rust_files};
 
 pub const LOCK_FILE: &str = "pristine.lock";
 
@@ -103,10 +103,10 @@ fn current_blob(kata: &Kata, path: &str) -> Option<String> {
 /// Records the kata's current stub and spec as pristine, and stores the
 /// blobs in git's object database so that they can be restored before they
 /// are even committed.
-pub fn bless(ws: &Workspace, kata: &Kata) -> Result<Vec<Entry>> {
+pub fn bless(kata: &Kata) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for path in tracked_files(kata)? {
-        let output = git(ws)
+        let output = git(&kata.dir)
             .args(["hash-object", "-w", "--"])
             .arg(kata.dir.join(&path))
             .output()
@@ -187,7 +187,7 @@ fn require_lock(kata: &Kata) -> Result<Vec<Entry>> {
 }
 
 /// The pristine stub: every `src/` file with its original content.
-pub fn stub_files(ws: &Workspace, kata: &Kata) -> Result<Vec<(String, Vec<u8>)>> {
+pub fn stub_files(kata: &Kata) -> Result<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::new();
     for entry in require_lock(kata)?
         .into_iter()
@@ -196,15 +196,15 @@ pub fn stub_files(ws: &Workspace, kata: &Kata) -> Result<Vec<(String, Vec<u8>)>>
         let on_disk = fs::read(kata.dir.join(&entry.path)).ok();
         let bytes = match on_disk {
             Some(bytes) if blob_id(&bytes) == entry.blob => bytes,
-            _ => cat_blob(ws, &entry)?,
+            _ => cat_blob(&kata.dir, &entry)?,
         };
         files.push((entry.path, bytes));
     }
     Ok(files)
 }
 
-fn cat_blob(ws: &Workspace, entry: &Entry) -> Result<Vec<u8>> {
-    let output = git(ws)
+fn cat_blob(dir: &Path, entry: &Entry) -> Result<Vec<u8>> {
+    let output = git(dir)
         .args(["cat-file", "blob", &entry.blob])
         .output()
         .context("running git (needed to restore the pristine stub)")?;
@@ -220,9 +220,10 @@ fn cat_blob(ws: &Workspace, entry: &Entry) -> Result<Vec<u8>> {
     Ok(output.stdout)
 }
 
-fn git(ws: &Workspace) -> Command {
+/// Git in the kata's own repository (a pack may be a repository of its own).
+fn git(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(&ws.root);
+    cmd.arg("-C").arg(dir);
     cmd
 }
 

@@ -27,7 +27,7 @@ pub fn subject(ws: &Workspace, kata: &Kata, lib: Option<&Path>) -> Result<Subjec
         .join("xtask")
         .join("scratch")
         .join(&kata.slug);
-    let mut files = pristine::stub_files(ws, kata)?;
+    let mut files = pristine::stub_files(kata)?;
     if let Some(lib) = lib {
         let bytes = fs::read(lib).with_context(|| format!("reading {}", lib.display()))?;
         match files.iter_mut().find(|(path, _)| path == "src/lib.rs") {
@@ -42,8 +42,8 @@ pub fn subject(ws: &Workspace, kata: &Kata, lib: Option<&Path>) -> Result<Subjec
     for (path, bytes) in &files {
         write_if_changed(&dir.join(path), bytes)?;
     }
-    write_if_changed(&dir.join("Cargo.toml"), manifest(ws, kata)?.as_bytes())?;
-    let lock = ws.root.join("Cargo.lock");
+    write_if_changed(&dir.join("Cargo.toml"), manifest(kata)?.as_bytes())?;
+    let lock = kata.root.join("Cargo.lock");
     if lock.exists() && !dir.join("Cargo.lock").exists() {
         fs::copy(&lock, dir.join("Cargo.lock"))?;
     }
@@ -94,8 +94,8 @@ fn read_toml(path: &Path) -> Result<Table> {
 /// resolved, paths made absolute, the reference a plain dependency (wrong
 /// answers may re-export its correct parts), and the spec files referenced
 /// where they are.
-fn manifest(ws: &Workspace, kata: &Kata) -> Result<String> {
-    let root = read_toml(&ws.root.join("Cargo.toml"))?;
+fn manifest(kata: &Kata) -> Result<String> {
+    let root = read_toml(&kata.root.join("Cargo.toml"))?;
     let kata_manifest = read_toml(&kata.manifest())?;
     let inherited = root
         .get("workspace")

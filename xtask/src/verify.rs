@@ -16,7 +16,7 @@ use crate::commands::exit_code;
 use crate::practice::section;
 use crate::ui::Progress;
 use crate::verdict::{Status, Verdict};
-use crate::{pristine, scratch};
+use crate::{pristine, scaffold, scratch};
 
 /// The sections every kata README has, in the standard's order.
 pub const README_SECTIONS: [&str; 6] = [
@@ -64,7 +64,7 @@ fn judge(ws: &Workspace, subject: &Subject, label: &str, opts: &Options) -> Resu
 }
 
 fn gate(ws: &Workspace, kata: &Kata) -> Result<KataGate> {
-    let mut breaches = document_breaches(kata);
+    let mut breaches = document_breaches(kata)?;
     let opts = Options::default();
 
     let reference = judge(ws, &Subject::reference(kata), "reference", &opts)?.verdict;
@@ -204,8 +204,11 @@ fn stub_breaches(stub: &Report, reference: &Verdict, breaches: &mut Vec<String>)
     }
 }
 
-fn document_breaches(kata: &Kata) -> Vec<String> {
-    let mut breaches = Vec::new();
+fn document_breaches(kata: &Kata) -> Result<Vec<String>> {
+    let mut breaches: Vec<String> = scaffold::markers(kata)?
+        .into_iter()
+        .map(|marker| format!("still to write: {marker}"))
+        .collect();
     match fs::read_to_string(kata.readme()) {
         Err(_) => breaches.push("README.md is missing".to_owned()),
         Ok(readme) => {
@@ -235,7 +238,7 @@ fn document_breaches(kata: &Kata) -> Vec<String> {
             kata.solution_dir.display()
         ));
     }
-    breaches
+    Ok(breaches)
 }
 
 fn first_line(text: &str) -> &str {

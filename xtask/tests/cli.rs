@@ -1,6 +1,11 @@
 //! The CLI end to end, on a copy of the fixture workspace in
 //! `tests/fixtures/workspace`: one tiny kata, `adder`, whose reference passes
-//! two specs, hangs on a third, and fails a fourth that nothing can pass.
+//! two specs, hangs on a third, and fails a fourth that nothing can pass;
+//! and `tests/fixtures/pack`, a kata pack with one kata, `greeter`.
+//!
+//! Each copy gets this repository's own Cargo.toml (so templates resolve the
+//! same workspace dependencies) and Cargo.lock, and every build goes to one
+//! shared target directory, so dependencies compile once for all tests.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,12 +21,9 @@ impl Fixture {
     /// A fresh copy of the fixture workspace, as a git repository with one
     /// commit and the adder kata blessed.
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        copy_tree(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workspace"),
-            dir.path(),
-        );
-        let fixture = Fixture { dir };
+        let fixture = Fixture {
+            dir: workspace_copy("workspace"),
+        };
         fixture.git(&["init", "-q"]);
         fixture.xtask(&["bless", "adder"]).success();
         fixture.git(&["add", "-A"]);
@@ -38,19 +40,15 @@ impl Fixture {
     }
 
     fn git(&self, args: &[&str]) {
-        let status = Command::new("git")
-            .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-            .args(args)
-            .current_dir(self.root())
-            .status()
-            .expect("git runs");
-        assert!(status.success(), "git {args:?} failed");
+        git(self.root(), args);
     }
 
     fn xtask(&self, args: &[&str]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(args)
             .env("BACKEND_KATAS_ROOT", self.root())
+            .env_remove("BACKEND_KATAS_PACKS")
+            .env("CARGO_TARGET_DIR", shared_target_dir())
             .env("NO_COLOR", "1")
             .output()
             .expect("xtask runs");
@@ -59,6 +57,37 @@ impl Fixture {
             output,
         }
     }
+}
+
+/// A temporary copy of `tests/fixtures/<name>` as a Cargo workspace of its
+/// own, with this repository's manifest (less the xtask member) and lock.
+fn workspace_copy(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_tree(&here.join("tests/fixtures").join(name), dir.path());
+    let manifest = fs::read_to_string(here.join("../Cargo.toml")).unwrap();
+    let manifest = manifest.replace(r#", "xtask"]"#, "]");
+    assert!(
+        !manifest.contains(r#""xtask""#),
+        "the fixture workspace has no xtask member"
+    );
+    fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
+    fs::copy(here.join("../Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
+    dir
+}
+
+fn shared_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixture-target")
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?} failed");
 }
 
 struct Run {
@@ -365,6 +394,182 @@ fn verify_reports_every_breach_of_a_kata_that_misses_the_standard() {
         "the wrong answer is caught by the overflow spec:\n{out}"
     );
     assert!(out.contains("verify: 0 passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn new_scaffolds_a_kata_that_compiles_and_verify_lists_what_is_left_to_write() {
+    let fixture = Fixture::new();
+    let run = fixture.xtask(&[
+        "new",
+        "demo-kata",
+        "--title",
+        "Demo",
+        "--difficulty",
+        "hard",
+        "--topics",
+        "a,b",
+    ]);
+    run.success();
+    let kata = fixture.root().join("katas/demo-kata");
+    for file in [
+        "Cargo.toml",
+        "README.md",
+        "src/lib.rs",
+        "src/sync.rs",
+        "tests/spec.rs",
+        "tests/loom.rs",
+        "benches/demo-kata.rs",
+        "wrong/lost_update.rs",
+        "pristine.lock",
+    ] {
+        assert!(
+            kata.join(file).is_file(),
+            "new writes katas/demo-kata/{file}"
+        );
+    }
+    assert!(
+        fixture
+            .root()
+            .join("solutions/demo-kata/src/lib.rs")
+            .is_file()
+    );
+
+    let listed = fixture.xtask(&["list", "--topic", "b"]);
+    assert!(
+        listed.stdout().contains("demo-kata  Demo"),
+        "{}",
+        listed.stdout()
+    );
+    assert!(listed.stdout().contains("hard"), "{}", listed.stdout());
+
+    let verify = fixture.xtask(&["verify", "demo-kata"]);
+    assert_eq!(
+        verify.code(),
+        1,
+        "a new kata is not done:\n{}",
+        verify.stdout()
+    );
+    let out = verify.stdout();
+    assert!(
+        !out.contains("does not compile"),
+        "the scaffold compiles:\n{out}"
+    );
+    for missing in [
+        "still to write: katas/demo-kata/README.md:",
+        "still to write: katas/demo-kata/Cargo.toml:",
+        "still to write: katas/demo-kata/tests/spec.rs:",
+        "still to write: solutions/demo-kata/src/lib.rs:",
+        "wrong/ holds 1 known-wrong answers",
+    ] {
+        assert!(out.contains(missing), "verify lists `{missing}`:\n{out}");
+    }
+    assert!(
+        out.contains("wrong/lost_update.rs: caught by"),
+        "the example wrong answer is caught:\n{out}"
+    );
+}
+
+#[test]
+fn new_refuses_a_slug_that_is_not_kebab_case_and_writes_nothing() {
+    let fixture = Fixture::new();
+    for slug in ["DemoKata", "demo_kata", "demo--kata", "test"] {
+        let run = fixture.xtask(&["new", slug]);
+        assert_eq!(run.code(), 2, "`new {slug}` is refused");
+        assert!(
+            run.stderr().contains("nothing was written"),
+            "{}",
+            run.stderr()
+        );
+    }
+    let katas: Vec<_> = fs::read_dir(fixture.root().join("katas"))
+        .unwrap()
+        .collect();
+    assert_eq!(katas.len(), 1, "only adder is there");
+    assert!(!fixture.root().join("solutions/DemoKata").exists());
+}
+
+#[test]
+fn new_refuses_a_kata_that_exists() {
+    let fixture = Fixture::new();
+    let before = fs::read_to_string(fixture.stub()).unwrap();
+    let run = fixture.xtask(&["new", "adder"]);
+    assert_eq!(run.code(), 2);
+    assert!(run.stderr().contains("already exists"), "{}", run.stderr());
+    assert_eq!(
+        fs::read_to_string(fixture.stub()).unwrap(),
+        before,
+        "the existing kata is untouched"
+    );
+}
+
+#[test]
+fn a_kata_pack_is_listed_with_its_origin_and_judged_by_the_same_gate() {
+    let fixture = Fixture::new();
+    let pack = workspace_copy("pack");
+    git(pack.path(), &["init", "-q"]);
+    let pack_arg = pack.path().to_str().unwrap();
+    fixture
+        .xtask(&["--pack", pack_arg, "bless", "greeter"])
+        .success();
+    git(pack.path(), &["add", "-A"]);
+    git(pack.path(), &["commit", "-q", "-m", "the pack"]);
+
+    let listed = fixture.xtask(&["list", "--pack", pack_arg]);
+    let out = listed.success().stdout();
+    let greeter = out
+        .lines()
+        .find(|l| l.starts_with("greeter"))
+        .unwrap_or_else(|| panic!("greeter listed:\n{out}"));
+    assert!(
+        greeter.contains("pack "),
+        "its origin is the pack: {greeter}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("adder") && l.contains("built-in")),
+        "{out}"
+    );
+
+    let reference = fixture.xtask(&[
+        "--pack",
+        pack_arg,
+        "check",
+        "greeter",
+        "--solution",
+        "--json",
+    ]);
+    assert_eq!(reference.code(), 0, "{}", reference.stderr());
+    assert_eq!(reference.json()["passed"], 2);
+
+    let gate = fixture.xtask(&["--pack", pack_arg, "verify", "greeter"]);
+    assert_eq!(gate.code(), 1, "the pack's kata misses the standard");
+    let out = gate.stdout();
+    assert!(
+        out.contains("2/2 pass") && out.contains("2/2 fail"),
+        "reference and stub judged:\n{out}"
+    );
+    assert!(out.contains("README.md has no `## API` section"), "{out}");
+
+    let unknown = fixture.xtask(&["--pack", "/nonexistent/pack", "list"]);
+    assert_eq!(unknown.code(), 2);
+    assert!(
+        unknown.stderr().contains("is not a kata pack"),
+        "{}",
+        unknown.stderr()
+    );
+}
+
+#[test]
+fn a_slug_defined_by_the_repository_and_a_pack_is_an_error_naming_both() {
+    let fixture = Fixture::new();
+    let twin = Fixture::new();
+    let run = fixture.xtask(&["--pack", twin.root().to_str().unwrap(), "list"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("the kata `adder` is defined twice"),
+        "{}",
+        run.stderr()
+    );
 }
 
 fn archived_attempts(root: &Path) -> Vec<PathBuf> {
