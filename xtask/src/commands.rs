@@ -9,9 +9,10 @@ use console::style;
 
 use crate::catalog::{Difficulty, Kata, Workspace, closest};
 use crate::check::{self, Options, Subject};
+use crate::history::{self, History};
 use crate::ui::{self, Progress};
 use crate::verdict::Verdict;
-use crate::{FAILED, USAGE, attempts, pristine, state, verify};
+use crate::{FAILED, USAGE, attempts, pristine, review, stats, verify};
 
 pub fn list(
     ws: &Workspace,
@@ -38,7 +39,9 @@ pub fn list(
             return Ok(ExitCode::from(USAGE));
         }
     }
-    let progress = state::load(ws)?;
+    let history = History::open(ws)?;
+    let sessions = history.sessions(None)?;
+    let now = history::now();
     let rows: Vec<&Kata> = katas
         .iter()
         .filter(|k| topic.is_none_or(|t| k.meta.topics.iter().any(|kt| kt == t)))
@@ -54,36 +57,56 @@ pub fn list(
         .unwrap_or(0)
         .max(5);
     let show_origin = !ws.packs.is_empty();
-    let mut header = format!(
-        "{:<slug_width$}  {:<title_width$}  {:<6}  {:>3}  {:<18}  TOPICS",
-        "KATA", "TITLE", "LEVEL", "MIN", "STATUS"
+    let origin_width = if show_origin {
+        rows.iter()
+            .map(|k| k.origin.to_string().len())
+            .max()
+            .unwrap_or(0)
+            + 2
+    } else {
+        0
+    };
+    let header = format!(
+        "{:<slug_width$}  {:<title_width$}  {:<6}  {:>3}  {:<18}  {:<14}  {:<origin_width$}TOPICS",
+        "KATA",
+        "TITLE",
+        "LEVEL",
+        "MIN",
+        "STATUS",
+        "REVIEW",
+        if show_origin { "ORIGIN" } else { "" }
     );
-    if show_origin {
-        header.push_str("  ORIGIN");
-    }
     println!("{}", style(header).bold());
     for kata in &rows {
-        let status = progress
-            .katas
-            .get(&kata.slug)
-            .map_or_else(|| "not started".to_owned(), state::Progress::status);
+        let mine: Vec<&history::Session> =
+            sessions.iter().filter(|s| s.kata == kata.slug).collect();
+        let status = stats::status(&mine);
         let status = match status.as_str() {
             "solved" => style(format!("{status:<18}")).green(),
             "not started" => style(format!("{status:<18}")).dim(),
             _ => style(format!("{status:<18}")).yellow(),
         };
-        let mut line = format!(
-            "{:<slug_width$}  {:<title_width$}  {:<6}  {:>3}  {status}  {}",
+        let review = history
+            .review(&kata.slug)?
+            .map_or_else(|| "-".to_owned(), |r| review::describe_due(&r, now));
+        let review = if review.starts_with("due today") || review.starts_with("overdue") {
+            style(format!("{review:<14}")).magenta().bold()
+        } else {
+            style(format!("{review:<14}")).dim()
+        };
+        let origin = if show_origin {
+            kata.origin.to_string()
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<slug_width$}  {:<title_width$}  {:<6}  {:>3}  {status}  {review}  {origin:<origin_width$}{}",
             kata.slug,
             kata.meta.title,
             kata.meta.difficulty.to_string(),
             kata.meta.minutes,
             kata.meta.topics.join(", ")
         );
-        if show_origin {
-            line.push_str(&format!("  {}", kata.origin));
-        }
-        println!("{line}");
     }
     if rows.is_empty() {
         println!("(no kata matches)");
@@ -93,15 +116,12 @@ pub fn list(
 
 /// Runs one check with a progress bar, and remembers a verdict on the
 /// learner's code.
+/// Runs one check with a progress bar.
 pub fn run_check(ws: &Workspace, subject: &Subject, opts: &Options) -> Result<Verdict> {
     let progress = Progress::new(&subject.kata.slug);
     let report = check::check(ws, subject, opts, &progress);
     progress.finish();
-    let verdict = report?.verdict;
-    if subject.mode == crate::verdict::Mode::Kata {
-        state::record(ws, &verdict)?;
-    }
-    Ok(verdict)
+    Ok(report?.verdict)
 }
 
 pub fn check(
@@ -122,6 +142,7 @@ pub fn check(
         color: !json && console::colors_enabled(),
         ..Options::default()
     };
+    let history = History::open(ws)?;
     let mut all_pass = true;
     for kata in &katas {
         let subject = if solution {
@@ -129,7 +150,9 @@ pub fn check(
         } else {
             Subject::learner(kata)
         };
+        let started = std::time::Instant::now();
         let verdict = run_check(ws, &subject, &opts)?;
+        history.record_check(&verdict, started.elapsed().as_secs())?;
         all_pass &= verdict.is_pass();
         if json {
             let line = serde_json::to_string(&verdict)?;
@@ -177,11 +200,7 @@ pub fn hint(ws: &Workspace, slug: &str) -> Result<ExitCode> {
         println!("{} has no hints.", kata.slug);
         return Ok(ExitCode::SUCCESS);
     }
-    let shown = state::update(ws, |state| {
-        let progress = state.katas.entry(kata.slug.clone()).or_default();
-        progress.hints_shown = (progress.hints_shown + 1).min(hints.len());
-        progress.hints_shown
-    })?;
+    let shown = History::open(ws)?.next_hint(&kata.slug, hints.len())?;
     for (i, hint) in hints.iter().enumerate().take(shown) {
         let number = format!("Hint {}/{}", i + 1, hints.len());
         if i + 1 == shown {

@@ -7,15 +7,20 @@ mod check;
 mod commands;
 mod compile;
 mod harness;
+mod history;
+mod html;
+mod interview;
 mod practice;
 mod pristine;
+mod review;
 mod runner;
 mod scaffold;
 mod scratch;
-mod state;
+mod stats;
 mod ui;
 mod verdict;
 mod verify;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +91,36 @@ enum Command {
     },
     /// The project's test suite: the CLI's own tests, then `verify`.
     Test,
+    /// A timed mock interview on a kata chosen for you.
+    Interview {
+        /// Time allowed (default: the kata's suggested minutes).
+        #[arg(long)]
+        minutes: Option<u32>,
+        /// Interview on this kata instead of letting the scheduler choose.
+        #[arg(long)]
+        kata: Option<String>,
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long, value_enum)]
+        difficulty: Option<DifficultyArg>,
+        /// Makes the choice of kata reproducible.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Your practice: per kata, per topic, streak and reviews.
+    Stats {
+        #[arg(long)]
+        kata: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Write a self-contained HTML page with charts.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
+    /// Records `count` check sessions as fast as it can: the CLI's tests kill
+    /// it mid-write, or run two at once, to prove the history survives.
+    #[command(name = "__stress-history", hide = true)]
+    StressHistory { count: u32 },
     /// Start a new kata from the templates: stub, spec, reference, README.
     New {
         slug: String,
@@ -151,6 +186,26 @@ fn main() -> ExitCode {
         Command::Verify { slugs } => verify::run(&ws, &slugs),
         Command::Bless { slugs } => commands::bless(&ws, &slugs),
         Command::Test => commands::test(&ws),
+        Command::Interview {
+            minutes,
+            kata,
+            topic,
+            difficulty,
+            seed,
+        } => interview::run(
+            &ws,
+            interview::Request {
+                minutes,
+                kata: kata.as_deref(),
+                topic: topic.as_deref(),
+                difficulty: difficulty.map(Into::into),
+                seed,
+            },
+        ),
+        Command::Stats { kata, json, html } => {
+            stats::run(&ws, kata.as_deref(), json, html.as_deref())
+        }
+        Command::StressHistory { count } => history::stress(&ws, count),
         Command::New {
             slug,
             title,

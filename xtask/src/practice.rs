@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use console::{Term, style};
-use notify::{Event, RecursiveMode, Watcher};
 
 use crate::catalog::{Kata, Workspace};
 use crate::check::{Options, Subject};
 use crate::commands::{exit_code, run_check};
-use crate::{attempts, ui};
+use crate::history::{self, History, Kind, Outcome};
+use crate::verdict::{Mode, Verdict};
+use crate::{attempts, review, ui, watch};
 
 pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitCode> {
     let kata = ws.kata(slug)?;
@@ -34,21 +35,42 @@ pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitC
     };
     let subject = Subject::learner(&kata);
     let started = Instant::now();
+    let history = History::open(ws)?;
+    let session = history.start(Kind::Kata, &kata.slug, Mode::Kata, None)?;
+    let conclude = |verdict: &Verdict| -> Result<ExitCode> {
+        let outcome = if verdict.is_pass() {
+            Outcome::Solved
+        } else {
+            Outcome::Failed
+        };
+        history.finish(session, outcome, Some(verdict), None, None)?;
+        let hints = history.session_hints(session)?;
+        if verdict.is_pass() {
+            let performance = review::Performance {
+                solved: true,
+                passed_fraction: 1.0,
+                hints,
+                time_ratio: started.elapsed().as_secs_f64() / (f64::from(kata.meta.minutes) * 60.0),
+            };
+            let next = review::next(
+                history.review(&kata.slug)?.as_ref(),
+                review::grade(performance),
+                history::now(),
+            );
+            history.set_review(&kata.slug, &next)?;
+        }
+        Ok(exit_code(verdict.is_pass()))
+    };
     if !watch {
         let verdict = run_check(ws, &subject, &opts)?;
         ui::print_verdict(&verdict, 3);
-        return Ok(exit_code(verdict.is_pass()));
+        return conclude(&verdict);
     }
 
-    let (tx, rx) = mpsc::channel::<notify::Result<Event>>();
-    let mut watcher = notify::recommended_watcher(tx).context("starting the file watcher")?;
-    for path in [kata.dir.join("src"), kata.dir.join("tests")] {
-        if path.exists() {
-            watcher
-                .watch(&path, RecursiveMode::Recursive)
-                .with_context(|| format!("watching {}", path.display()))?;
-        }
-    }
+    let (tx, rx) = mpsc::channel();
+    let _watcher = watch::watch_saves(&kata, move || {
+        let _ = tx.send(());
+    })?;
     let term = Term::stdout();
     let mut first = true;
     loop {
@@ -67,6 +89,7 @@ pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitC
         }
         first = false;
         let verdict = run_check(ws, &subject, &opts)?;
+        history.progress(session, &verdict)?;
         ui::print_verdict(&verdict, 3);
         if verdict.is_pass() {
             println!(
@@ -74,7 +97,7 @@ pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitC
                 style("Solved").green().bold(),
                 ui::format_duration(started.elapsed())
             );
-            return Ok(ExitCode::SUCCESS);
+            return conclude(&verdict);
         }
         println!(
             "\n{}",
@@ -85,27 +108,10 @@ pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitC
             ))
             .dim()
         );
-        wait_for_a_save(&rx)?;
+        // Block until a save, then let the burst of events of one save settle.
+        rx.recv().context("the file watcher stopped")?;
+        while rx.recv_timeout(Duration::from_millis(100)).is_ok() {}
     }
-}
-
-/// Blocks until a file is written, created or removed, then lets the burst
-/// of events an editor makes for one save settle, so it costs one run.
-/// Reads are ignored: the check itself reads the spec files.
-fn wait_for_a_save(rx: &mpsc::Receiver<notify::Result<Event>>) -> Result<()> {
-    let is_save = |event: &notify::Result<Event>| match event {
-        Ok(event) => event.kind.is_modify() || event.kind.is_create() || event.kind.is_remove(),
-        // A watcher error (a file vanishing mid-save, say) is a reason to look again.
-        Err(_) => true,
-    };
-    loop {
-        let event = rx.recv().context("the file watcher stopped")?;
-        if is_save(&event) {
-            break;
-        }
-    }
-    while rx.recv_timeout(Duration::from_millis(100)).is_ok() {}
-    Ok(())
 }
 
 fn relative<'a>(ws: &Workspace, path: &'a Path) -> &'a Path {

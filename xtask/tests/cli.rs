@@ -4,148 +4,13 @@
 //! and `tests/fixtures/pack`, a kata pack with one kata, `greeter`.
 //!
 //! Each copy gets this repository's own Cargo.toml (so templates resolve the
-//! same workspace dependencies) and Cargo.lock, and every build goes to one
-//! shared target directory, so dependencies compile once for all tests.
+//! same workspace dependencies) and Cargo.lock.
+
+mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use serde_json::Value;
-
-struct Fixture {
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    /// A fresh copy of the fixture workspace, as a git repository with one
-    /// commit and the adder kata blessed.
-    fn new() -> Self {
-        let fixture = Fixture {
-            dir: workspace_copy("workspace"),
-        };
-        fixture.git(&["init", "-q"]);
-        fixture.xtask(&["bless", "adder"]).success();
-        fixture.git(&["add", "-A"]);
-        fixture.git(&["commit", "-q", "-m", "the fixture"]);
-        fixture
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn stub(&self) -> PathBuf {
-        self.root().join("katas/adder/src/lib.rs")
-    }
-
-    fn git(&self, args: &[&str]) {
-        git(self.root(), args);
-    }
-
-    fn xtask(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(args)
-            .env("BACKEND_KATAS_ROOT", self.root())
-            .env_remove("BACKEND_KATAS_PACKS")
-            .env("CARGO_TARGET_DIR", shared_target_dir())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("xtask runs");
-        Run {
-            args: args.join(" "),
-            output,
-        }
-    }
-}
-
-/// A temporary copy of `tests/fixtures/<name>` as a Cargo workspace of its
-/// own, with this repository's manifest (less the xtask member) and lock.
-fn workspace_copy(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_tree(&here.join("tests/fixtures").join(name), dir.path());
-    let manifest = fs::read_to_string(here.join("../Cargo.toml")).unwrap();
-    let manifest = manifest.replace(r#", "xtask"]"#, "]");
-    assert!(
-        !manifest.contains(r#""xtask""#),
-        "the fixture workspace has no xtask member"
-    );
-    fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
-    fs::copy(here.join("../Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
-    dir
-}
-
-fn shared_target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixture-target")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?} failed");
-}
-
-struct Run {
-    args: String,
-    output: Output,
-}
-
-impl Run {
-    fn code(&self) -> i32 {
-        self.output.status.code().unwrap_or(-1)
-    }
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.output.stdout).into_owned()
-    }
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-    fn success(&self) -> &Self {
-        assert_eq!(
-            self.code(),
-            0,
-            "`xtask {}` failed:\n{}\n{}",
-            self.args,
-            self.stdout(),
-            self.stderr()
-        );
-        self
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout().lines().next().unwrap_or_default()).unwrap_or_else(|e| {
-            panic!(
-                "`xtask {}` printed no JSON ({e}):\n{}",
-                self.args,
-                self.stdout()
-            )
-        })
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn spec<'a>(verdict: &'a Value, name: &str) -> &'a Value {
-    verdict["specs"]
-        .as_array()
-        .and_then(|specs| specs.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no spec named {name} in {verdict}"))
-}
+use common::*;
 
 #[test]
 fn a_hanging_spec_is_reported_as_timeout_and_the_others_still_report() {
@@ -398,7 +263,8 @@ fn verify_reports_every_breach_of_a_kata_that_misses_the_standard() {
 
 #[test]
 fn new_scaffolds_a_kata_that_compiles_and_verify_lists_what_is_left_to_write() {
-    let fixture = Fixture::new();
+    let mut fixture = Fixture::new();
+    fixture.target = shared_target_dir();
     let run = fixture.xtask(&[
         "new",
         "demo-kata",
@@ -570,13 +436,4 @@ fn a_slug_defined_by_the_repository_and_a_pack_is_an_error_naming_both() {
         "{}",
         run.stderr()
     );
-}
-
-fn archived_attempts(root: &Path) -> Vec<PathBuf> {
-    let dir = root.join(".katas/attempts/adder");
-    let mut found: Vec<PathBuf> = fs::read_dir(&dir)
-        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    found.sort();
-    found
 }
