@@ -44,7 +44,8 @@ pub fn parse_run(output: &str) -> Vec<Outcome> {
         .collect()
 }
 
-/// `test NAME ... ok` or `... FAILED`: the spec's name and status.
+/// `test NAME ... ok` or `... FAILED`: the spec's name and status. A
+/// `#[should_panic]` test reads `test NAME - should panic ... ok`.
 pub fn parse_result_line(line: &str) -> Option<(&str, Status)> {
     let rest = line.strip_prefix("test ")?;
     let (name, result) = rest.rsplit_once(" ... ")?;
@@ -53,7 +54,21 @@ pub fn parse_result_line(line: &str) -> Option<(&str, Status)> {
         "FAILED" => Status::Fail,
         _ => return None,
     };
+    let name = name.strip_suffix(" - should panic").unwrap_or(name);
     Some((name, status))
+}
+
+/// The first panic in `output` and what follows it (at most `lines`
+/// lines), or its last lines if nothing panicked: for a process that died
+/// without a verdict, where the first panic is the cause and later ones
+/// (an abort while unwinding) are consequences.
+pub fn first_panic(output: &str, lines: usize) -> String {
+    let all: Vec<&str> = output.trim().lines().collect();
+    let start = all
+        .iter()
+        .position(|l| l.contains(" panicked at "))
+        .unwrap_or(all.len().saturating_sub(lines));
+    tidy(&all[start..(start + lines).min(all.len())])
 }
 
 fn failure_messages(output: &str) -> HashMap<&str, String> {

@@ -201,7 +201,7 @@ fn run_one(plan: &RunPlan, name: &str) -> SpecResult {
                     Status::Fail,
                     format!(
                         "the spec's process ended without a result ({code}):\n{}",
-                        tail(&format!("{stdout}\n{stderr}"), 30)
+                        harness::first_panic(&format!("{stdout}\n{stderr}"), 30)
                     ),
                 ),
             }
@@ -265,9 +265,4 @@ fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
         let _ = pipe.read_to_end(&mut bytes);
         String::from_utf8_lossy(&bytes).into_owned()
     })
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.trim().lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

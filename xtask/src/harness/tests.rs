@@ -137,3 +137,36 @@ fn a_run_without_result_lines_yields_nothing() {
             .is_empty()
     );
 }
+
+#[test]
+fn reads_the_result_of_a_should_panic_test_under_its_own_name() {
+    let output = "running 2 tests\ntest refuses_zero - should panic ... ok\ntest other - should panic ... FAILED\n";
+    let outcomes = parse_run(output);
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(
+        (outcomes[0].name.as_str(), outcomes[0].status),
+        ("refuses_zero", Status::Pass)
+    );
+    assert_eq!(
+        (outcomes[1].name.as_str(), outcomes[1].status),
+        ("other", Status::Fail)
+    );
+}
+
+#[test]
+fn a_dead_process_is_explained_by_its_first_panic() {
+    let output = "running 1 test\n\
+        thread 'model' (7) panicked at loom/src/rt/mod.rs:1:1:\ndeadlock; threads = [(0, Blocked)]\n\
+        thread 'model' (7) panicked at loom/src/rt/object.rs:2:2:\ncalled `Option::unwrap()` on a `None` value\n\
+        fatal runtime error: failed to initiate panic\n";
+    let message = first_panic(output, 2);
+    assert_eq!(
+        message,
+        "panicked at loom/src/rt/mod.rs:1:1:\ndeadlock; threads = [(0, Blocked)]"
+    );
+    assert_eq!(
+        first_panic("a\nb\nc\n", 2),
+        "b\nc",
+        "nothing panicked: the last lines"
+    );
+}
