@@ -248,10 +248,11 @@ fn first_line(text: &str) -> &str {
 }
 
 fn print_report(gates: &[KataGate]) {
+    let width = gates.iter().map(|g| g.slug.len()).max().unwrap_or(0).max(4);
     println!(
         "\n{}",
         style(format!(
-            "{:<20} {:<14} {:<16} {:<14} {}",
+            "{:<width$}  {:<14} {:<16} {:<14} {}",
             "KATA", "REFERENCE", "STUB", "WRONG ANSWERS", "GATE"
         ))
         .bold()
@@ -265,13 +266,13 @@ fn print_report(gates: &[KataGate]) {
                 .bold()
         };
         println!(
-            "{:<20} {:<14} {:<16} {:<14} {verdict}",
+            "{:<width$}  {:<14} {:<16} {:<14} {verdict}",
             gate.slug, gate.reference, gate.stub, gate.wrong
         );
     }
     for gate in gates {
         for line in &gate.caught {
-            println!("  {} {line}", style("·").dim());
+            println!("  {} {}: {line}", style("·").dim(), gate.slug);
         }
         for breach in &gate.breaches {
             println!("  {} {}: {breach}", style("✗").red(), gate.slug);
