@@ -68,11 +68,24 @@ impl Workspace {
             .unwrap_or_else(|| self.root.join("target"))
     }
 
-    /// Every kata: this repository's, then each pack's. A slug defined twice
-    /// is an error naming both places, since a command could not tell which
-    /// one was meant.
+    /// Every kata: this repository's, then each pack's. A kata whose
+    /// manifest cannot be read is left out with a warning (one half-written
+    /// kata must not stop every command); `verify` reports it as a breach.
+    /// A slug defined twice is an error naming both places, since a command
+    /// could not tell which one was meant.
     pub fn katas(&self) -> Result<Vec<Kata>> {
-        let mut katas = Vec::new();
+        let (katas, broken) = self.load_all()?;
+        for (dir, err) in &broken {
+            eprintln!("warning: skipping {}: {err:#}", dir.display());
+        }
+        Ok(katas)
+    }
+
+    /// The katas that load, and the directories that look like katas but
+    /// do not, with why.
+    pub fn load_all(&self) -> Result<(Vec<Kata>, Vec<Unreadable>)> {
+        let mut katas: Vec<Kata> = Vec::new();
+        let mut broken = Vec::new();
         let origins = std::iter::once((self.root.clone(), Origin::BuiltIn)).chain(
             self.packs
                 .iter()
@@ -82,29 +95,39 @@ impl Workspace {
             let dir = root.join("katas");
             for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
                 let path = entry?.path();
-                if path.join("Cargo.toml").is_file() {
-                    let kata = Kata::load(&root, origin.clone(), &path)?;
-                    if let Some(twin) = katas.iter().find(|k: &&Kata| k.slug == kata.slug) {
-                        bail!(
-                            "the kata `{}` is defined twice: in {} and in {}",
-                            kata.slug,
-                            twin.dir.display(),
-                            kata.dir.display()
-                        );
-                    }
-                    katas.push(kata);
+                if !path.join("Cargo.toml").is_file() {
+                    continue;
                 }
+                let kata = match Kata::load(&root, origin.clone(), &path) {
+                    Ok(kata) => kata,
+                    Err(err) => {
+                        broken.push((path, err));
+                        continue;
+                    }
+                };
+                if let Some(twin) = katas.iter().find(|k| k.slug == kata.slug) {
+                    bail!(
+                        "the kata `{}` is defined twice: in {} and in {}",
+                        kata.slug,
+                        twin.dir.display(),
+                        kata.dir.display()
+                    );
+                }
+                katas.push(kata);
             }
         }
         katas.sort_by(|a, b| a.slug.cmp(&b.slug));
-        Ok(katas)
+        Ok((katas, broken))
     }
 
     /// The kata named `slug`, or an error that suggests the closest name.
     pub fn kata(&self, slug: &str) -> Result<Kata> {
-        let katas = self.katas()?;
+        let (katas, broken) = self.load_all()?;
         if let Some(kata) = katas.iter().find(|k| k.slug == slug) {
             return Ok(kata.clone());
+        }
+        if let Some((dir, err)) = broken.into_iter().find(|(dir, _)| dir.ends_with(slug)) {
+            return Err(err.context(format!("the kata in {} cannot be read", dir.display())));
         }
         let names: Vec<&str> = katas.iter().map(|k| k.slug.as_str()).collect();
         Err(UnknownKata {
@@ -114,6 +137,9 @@ impl Workspace {
         .into())
     }
 }
+
+/// A directory under `katas/` whose manifest cannot be read, and why.
+pub type Unreadable = (PathBuf, anyhow::Error);
 
 /// Where a kata comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,12 +41,27 @@ struct KataGate {
 }
 
 pub fn run(ws: &Workspace, slugs: &[String]) -> Result<ExitCode> {
-    let katas = if slugs.is_empty() {
-        ws.katas()?
+    let (katas, broken) = if slugs.is_empty() {
+        ws.load_all()?
     } else {
-        slugs.iter().map(|s| ws.kata(s)).collect::<Result<_>>()?
+        (
+            slugs.iter().map(|s| ws.kata(s)).collect::<Result<_>>()?,
+            Vec::new(),
+        )
     };
-    let mut gates = Vec::new();
+    let mut gates: Vec<KataGate> = broken
+        .into_iter()
+        .map(|(dir, err)| KataGate {
+            slug: dir
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            reference: "-".to_owned(),
+            stub: "-".to_owned(),
+            wrong: "-".to_owned(),
+            breaches: vec![format!("{err:#}")],
+            caught: Vec::new(),
+        })
+        .collect();
     for kata in &katas {
         gates.push(gate(ws, kata)?);
     }
