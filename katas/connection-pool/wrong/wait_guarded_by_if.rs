@@ -1,0 +1,225 @@
+//! Wrong: the condition wait is guarded by `if`, not `while`. A woken
+//! checkout assumes that what woke it is still there; but between the
+//! notify and the moment it gets the lock back, another thread (one that
+//! was not even waiting) can take the returned connection. The woken thread
+//! then finds nothing idle and opens a connection anyway: the pool goes
+//! past `max_size`. (Spurious wake-ups, which `Condvar` allows, do the same.)
+//!
+//! Why candidates write it: with one waiter and no newcomers, a notify
+//! always means a connection is there, and every simple test agrees.
+//!
+//! Caught by (loom, `tests/loom.rs`): `waiters_are_woken_as_connections_come_back`,
+//! under every run. The threaded specs
+//! `racing_threads_never_share_a_connection_or_open_more_than_max_size` (and
+//! at times `pooled_sqlite_connections_write_to_one_file_from_many_threads`)
+//! catch it when a newcomer happens to barge in, which is most runs but not
+//! all.
+
+mod sync;
+
+use std::ops::{Deref, DerefMut};
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+use crate::sync::{Condvar, Mutex, MutexGuard};
+
+pub use connection_pool_solution::{Manager, PoolError, State};
+
+pub struct Pool<M: Manager> {
+    manager: M,
+    max_size: usize,
+    slots: Mutex<Slots<M::Connection>>,
+    freed: Condvar,
+}
+
+struct Slots<C> {
+    idle: Vec<C>,
+    live: usize,
+}
+
+impl<M: Manager> Pool<M> {
+    pub fn new(manager: M, max_size: usize) -> Self {
+        assert!(max_size > 0, "a pool's max_size must be at least 1");
+        Pool {
+            manager,
+            max_size,
+            slots: Mutex::new(Slots {
+                idle: Vec::new(),
+                live: 0,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    pub fn get(&self) -> Result<PooledConnection<'_, M>, M::Error> {
+        self.checkout(None).map_err(|error| match error {
+            PoolError::Connect(error) => error,
+            PoolError::Timeout => unreachable!("an untimed checkout never times out"),
+        })
+    }
+
+    pub fn get_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<PooledConnection<'_, M>, PoolError<M::Error>> {
+        self.checkout(Instant::now().checked_add(timeout))
+    }
+
+    pub fn state(&self) -> State {
+        let slots = self.lock();
+        State {
+            connections: slots.live,
+            idle: slots.idle.len(),
+        }
+    }
+
+    fn checkout(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<PooledConnection<'_, M>, PoolError<M::Error>> {
+        loop {
+            let mut slots = self.lock();
+            if slots.idle.is_empty() && slots.live >= self.max_size {
+                // BUG: `if`, not `while`: after the wait, nothing says a connection
+                // or a slot is still free.
+                slots = self.wait_once(slots, deadline)?;
+            }
+            let idle = match slots.idle.pop() {
+                Some(conn) => Some(conn),
+                None => {
+                    slots.live += 1;
+                    None
+                }
+            };
+            drop(slots);
+            match idle {
+                Some(mut conn) => {
+                    if self.manager.is_valid(&mut conn) {
+                        return Ok(PooledConnection::new(self, conn));
+                    }
+                    self.discard(conn);
+                }
+                None => {
+                    return match self.manager.connect() {
+                        Ok(conn) => Ok(PooledConnection::new(self, conn)),
+                        Err(error) => {
+                            self.release_slot();
+                            Err(PoolError::Connect(error))
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    #[allow(dead_code)]
+    fn wait<'a>(
+        &self,
+        slots: MutexGuard<'a, Slots<M::Connection>>,
+        deadline: Option<Instant>,
+    ) -> Result<MutexGuard<'a, Slots<M::Connection>>, PoolError<M::Error>> {
+        let Some(deadline) = deadline else {
+            return Ok(self
+                .freed
+                .wait(slots)
+                .unwrap_or_else(PoisonError::into_inner));
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(PoolError::Timeout);
+        }
+        let (slots, _) = self
+            .freed
+            .wait_timeout(slots, remaining)
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(slots)
+    }
+
+    /// One wait: `Timeout` if it timed out.
+    fn wait_once<'a>(
+        &self,
+        slots: MutexGuard<'a, Slots<M::Connection>>,
+        deadline: Option<Instant>,
+    ) -> Result<MutexGuard<'a, Slots<M::Connection>>, PoolError<M::Error>> {
+        let Some(deadline) = deadline else {
+            return Ok(self
+                .freed
+                .wait(slots)
+                .unwrap_or_else(PoisonError::into_inner));
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let (slots, result) = self
+            .freed
+            .wait_timeout(slots, remaining)
+            .unwrap_or_else(PoisonError::into_inner);
+        if result.timed_out() {
+            return Err(PoolError::Timeout);
+        }
+        Ok(slots)
+    }
+
+    fn give_back(&self, conn: M::Connection) {
+        self.lock().idle.push(conn);
+        self.freed.notify_one();
+    }
+
+    fn discard(&self, conn: M::Connection) {
+        drop(conn);
+        self.release_slot();
+    }
+
+    fn release_slot(&self) {
+        self.lock().live -= 1;
+        self.freed.notify_one();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slots<M::Connection>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+pub struct PooledConnection<'a, M: Manager> {
+    pool: &'a Pool<M>,
+    conn: Option<M::Connection>,
+    broken: bool,
+}
+
+impl<'a, M: Manager> PooledConnection<'a, M> {
+    fn new(pool: &'a Pool<M>, conn: M::Connection) -> Self {
+        PooledConnection {
+            pool,
+            conn: Some(conn),
+            broken: false,
+        }
+    }
+
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+}
+
+impl<M: Manager> Deref for PooledConnection<'_, M> {
+    type Target = M::Connection;
+
+    fn deref(&self) -> &M::Connection {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl<M: Manager> DerefMut for PooledConnection<'_, M> {
+    fn deref_mut(&mut self) -> &mut M::Connection {
+        self.conn.as_mut().expect("present until drop")
+    }
+}
+
+impl<M: Manager> Drop for PooledConnection<'_, M> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if self.broken {
+                self.pool.discard(conn);
+            } else {
+                self.pool.give_back(conn);
+            }
+        }
+    }
+}

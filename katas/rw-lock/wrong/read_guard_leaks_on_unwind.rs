@@ -1,0 +1,168 @@
+//! Wrong: the read guard releases its share on the happy path only. Its `drop`
+//! skips the release while the thread is panicking ("touching shared state
+//! while unwinding risks a second panic, which aborts"), so a reader that
+//! panics while holding the lock leaves `readers` counted up for ever, and no
+//! writer ever gets in again.
+//!
+//! Why candidates write it: it looks defensive, and no test without a panic
+//! can tell. A panicking request handler inside a read section (a failed
+//! `unwrap` on a malformed entry) is exactly how a service loses its writers.
+//!
+//! Caught by: `a_read_guard_is_released_when_its_holder_panics`,
+//! `followup_a_panicking_reader_releases_only_its_own_share`.
+
+mod sync;
+
+use std::ops::{Deref, DerefMut};
+use std::sync::PoisonError;
+
+use crate::sync::{Condvar, Mutex, MutexGuard, UnsafeCell};
+
+#[derive(Default)]
+struct State {
+    readers: usize,
+    writer: bool,
+    waiting_writers: usize,
+}
+
+pub struct RwLock<T> {
+    state: Mutex<State>,
+    readers_may_enter: Condvar,
+    writer_may_enter: Condvar,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: as in the reference (readers share `&T` across threads: `T: Sync`;
+// the writer gets `&mut T` on any thread: `T: Send`).
+unsafe impl<T: Send + Sync> Sync for RwLock<T> {}
+
+impl<T> RwLock<T> {
+    pub fn new(value: T) -> Self {
+        RwLock {
+            state: Mutex::new(State::default()),
+            readers_may_enter: Condvar::new(),
+            writer_may_enter: Condvar::new(),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        let mut state = self.state();
+        while state.writer || state.waiting_writers > 0 {
+            state = self
+                .readers_may_enter
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state.readers += 1;
+        RwLockReadGuard { lock: self }
+    }
+
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        let mut state = self.state();
+        state.waiting_writers += 1;
+        while state.writer || state.readers > 0 {
+            state = self
+                .writer_may_enter
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state.waiting_writers -= 1;
+        state.writer = true;
+        RwLockWriteGuard { lock: self }
+    }
+
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+        let mut state = self.state();
+        if state.writer || state.waiting_writers > 0 {
+            return None;
+        }
+        state.readers += 1;
+        Some(RwLockReadGuard { lock: self })
+    }
+
+    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        let mut state = self.state();
+        if state.writer || state.readers > 0 {
+            return None;
+        }
+        state.writer = true;
+        Some(RwLockWriteGuard { lock: self })
+    }
+
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self`: no guard is alive.
+        self.value.with_mut(|value| unsafe { &mut *value })
+    }
+
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+pub struct RwLockReadGuard<'a, T> {
+    lock: &'a RwLock<T>,
+}
+
+impl<T> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: counted as a reader, so no writer is admitted.
+        self.lock.value.with(|value| unsafe { &*value })
+    }
+}
+
+impl<T> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        // BUG: the share is released on the happy path only.
+        if std::thread::panicking() {
+            return;
+        }
+        let mut state = self.lock.state();
+        state.readers -= 1;
+        let wake_writer = state.readers == 0 && state.waiting_writers > 0;
+        drop(state);
+        if wake_writer {
+            self.lock.writer_may_enter.notify_one();
+        }
+    }
+}
+
+pub struct RwLockWriteGuard<'a, T> {
+    lock: &'a RwLock<T>,
+}
+
+impl<T> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the only holder while `writer` is set.
+        self.lock.value.with(|value| unsafe { &*value })
+    }
+}
+
+impl<T> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the only holder while `writer` is set.
+        self.lock.value.with_mut(|value| unsafe { &mut *value })
+    }
+}
+
+impl<T> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        let mut state = self.lock.state();
+        state.writer = false;
+        let writers_waiting = state.waiting_writers > 0;
+        drop(state);
+        if writers_waiting {
+            self.lock.writer_may_enter.notify_one();
+        } else {
+            self.lock.readers_may_enter.notify_all();
+        }
+    }
+}
