@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use console::{Key, Term, style};
+use console::style;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::{Difficulty, Kata, Workspace};
@@ -431,7 +431,7 @@ fn print_brief(ws: &Workspace, kata: &Kata, minutes: u32) -> Result<()> {
     }
     let file = kata.stub_file();
     println!(
-        "\nEdit {}. Every save re-runs the spec. {} for a hint (it costs points), {} to give up.\n",
+        "\nEdit {}. Every save re-runs the spec. Type {} and Enter for a hint (it costs points), {} to give up.\n",
         style(file.strip_prefix(&ws.root).unwrap_or(&file).display())
             .bold()
             .cyan(),
@@ -544,32 +544,21 @@ fn spawn_ticker(tx: mpsc::Sender<Event>) {
     });
 }
 
-/// Keys in a terminal (raw, so `h` needs no Enter); lines otherwise, so a
-/// script can drive a session through a pipe.
+/// Commands typed on standard input, a line each: `h` for a hint, `q` to
+/// give up. Lines rather than raw keys: a raw-mode terminal left behind by a
+/// session that ends while a read is pending would break the learner's
+/// shell. Ctrl-C ends the process; the next command records the session as
+/// abandoned.
 fn spawn_keyboard(tx: mpsc::Sender<Event>) {
     thread::spawn(move || {
-        let term = Term::stdout();
-        if term.is_term() {
-            while let Ok(key) = term.read_key() {
-                let event = match key {
-                    Key::Char('h' | 'H') => Event::Hint,
-                    Key::Char('q' | 'Q') | Key::Escape | Key::CtrlC => Event::Quit,
-                    _ => continue,
-                };
-                if tx.send(event).is_err() {
-                    break;
-                }
-            }
-        } else {
-            for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-                let event = match line.trim() {
-                    "h" => Event::Hint,
-                    "q" => Event::Quit,
-                    _ => continue,
-                };
-                if tx.send(event).is_err() {
-                    break;
-                }
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            let event = match line.trim() {
+                "h" | "H" | "hint" => Event::Hint,
+                "q" | "Q" | "quit" => Event::Quit,
+                _ => continue,
+            };
+            if tx.send(event).is_err() {
+                break;
             }
         }
     });
@@ -612,7 +601,7 @@ impl TerminalScreen {
 
     fn status(&self, left: Duration) {
         self.bar.set_message(format!(
-            "{} left · {} · h hint · q give up",
+            "{} left · {} · h⏎ hint · q⏎ give up",
             clock_face(left),
             self.passed
         ));
