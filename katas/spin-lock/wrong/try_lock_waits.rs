@@ -1,0 +1,112 @@
+//! Wrong: `try_lock` waits for the lock (`Some(self.lock())`) instead of
+//! making one attempt. It never returns `None`, and a thread that calls it
+//! while holding the lock, or while another thread holds it for long, spins.
+//!
+//! Why candidates write it: "try_lock returns the guard when it gets the
+//! lock", read as "gets it eventually". The point of `try_lock` is to do
+//! something else (skip the work, back off, report busy) instead of waiting.
+//!
+//! Caught by: `try_lock_returns_none_while_the_lock_is_held`,
+//! `try_lock_returns_at_once_while_another_thread_holds_the_lock`,
+//! `try_lock_lock_and_release_agree_with_a_model_of_one_holder`,
+//! `followup_debug_shows_the_value_or_locked_without_waiting` (its `Debug`
+//! relies on `try_lock`).
+
+mod sync;
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+use crate::sync::{AtomicBool, Ordering, UnsafeCell, spin_loop};
+
+pub struct SpinLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: one holder at a time reaches the value, so sharing the lock only
+// moves access to the value between threads.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+// SAFETY: the lock owns its value.
+unsafe impl<T: Send> Send for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    pub fn new(value: T) -> Self {
+        SpinLock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    pub fn lock(&self) -> SpinLockGuard<'_, T> {
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spin_loop();
+        }
+        SpinLockGuard { lock: self }
+    }
+
+    pub fn try_lock(&self) -> Option<SpinLockGuard<'_, T>> {
+        Some(self.lock())
+    }
+
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` excludes every guard and every other reference.
+        self.value.with_mut(|ptr| unsafe { &mut *ptr })
+    }
+
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for SpinLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("SpinLock");
+        match self.try_lock() {
+            Some(guard) => debug.field("data", &&*guard),
+            None => debug.field("data", &format_args!("<locked>")),
+        };
+        debug.finish_non_exhaustive()
+    }
+}
+
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct SpinLockGuard<'a, T> {
+    lock: &'a SpinLock<T>,
+}
+
+// SAFETY: sharing the guard shares `&T`.
+unsafe impl<T: Sync> Sync for SpinLockGuard<'_, T> {}
+
+impl<T> Deref for SpinLockGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the guard's thread holds the lock.
+        self.lock.value.with(|ptr| unsafe { &*ptr })
+    }
+}
+
+impl<T> DerefMut for SpinLockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard's thread holds the lock, and `&mut self` makes
+        // this the only reference derived from the guard.
+        self.lock.value.with_mut(|ptr| unsafe { &mut *ptr })
+    }
+}
+
+impl<T> Drop for SpinLockGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.locked.store(false, Ordering::Release);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for SpinLockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
