@@ -78,6 +78,13 @@ enum Command {
         #[arg(long, default_value_t = check::DEFAULT_SEED)]
         seed: u64,
     },
+    /// The spec against the kata's known-wrong answers: each bug, and what
+    /// catches it.
+    Wrong {
+        slug: String,
+        /// One of them (a file name in `wrong/`); all if omitted.
+        name: Option<String>,
+    },
     /// The next of the kata's progressive hints.
     Hint { slug: String },
     /// Archive your attempt, then restore the pristine stub.
@@ -182,6 +189,7 @@ fn main() -> ExitCode {
             seed,
         } => commands::check(&ws, &slugs, solution, json, seed),
         Command::Hint { slug } => commands::hint(&ws, &slug),
+        Command::Wrong { slug, name } => commands::wrong(&ws, &slug, name.as_deref()),
         Command::Reset { slug } => commands::reset(&ws, &slug),
         Command::Verify { slugs } => verify::run(&ws, &slugs),
         Command::Bless { slugs } => commands::bless(&ws, &slugs),

@@ -78,7 +78,12 @@ pub fn subject_label(mode: Mode) -> &'static str {
 /// The verdict for a learner: the score, then the first `show` failures in
 /// full and the names of the rest.
 pub fn print_verdict(verdict: &Verdict, show: usize) {
-    let head = format!("{} · {}", verdict.kata, subject_label(verdict.mode));
+    print_verdict_as(verdict, subject_label(verdict.mode), show);
+}
+
+/// [`print_verdict`] for code named `label` (a known-wrong answer, say).
+pub fn print_verdict_as(verdict: &Verdict, label: &str, show: usize) {
+    let head = format!("{} · {label}", verdict.kata);
     if let Some(errors) = &verdict.compile_error {
         println!(
             "{} {}",
