@@ -442,12 +442,27 @@ fn a_slug_defined_by_the_repository_and_a_pack_is_an_error_naming_both() {
 fn wrong_shows_each_known_wrong_answer_with_its_bug_and_what_catches_it() {
     let fixture = Fixture::new();
     let run = fixture.xtask(&["wrong", "adder"]);
-    assert_eq!(run.code(), 0, "every wrong answer is caught:\n{}", run.stdout());
+    assert_eq!(
+        run.code(),
+        0,
+        "every wrong answer is caught:\n{}",
+        run.stdout()
+    );
     let out = run.stdout();
-    assert!(out.contains("wrong/wrapping.rs Wraps around on overflow"), "the bug, from its header:\n{out}");
+    assert!(
+        out.contains("wrong/wrapping.rs Wraps around on overflow"),
+        "the bug, from its header:\n{out}"
+    );
     assert!(out.contains("adder · this wrong answer"), "{out}");
-    assert!(out.contains("reports_overflow_as_none"), "the spec that catches it:\n{out}");
+    assert!(
+        out.contains("reports_overflow_as_none"),
+        "the spec that catches it:\n{out}"
+    );
     let typo = fixture.xtask(&["wrong", "adder", "wraping"]);
     assert_eq!(typo.code(), 2);
-    assert!(typo.stderr().contains("did you mean `wrapping`?"), "{}", typo.stderr());
+    assert!(
+        typo.stderr().contains("did you mean `wrapping`?"),
+        "{}",
+        typo.stderr()
+    );
 }
