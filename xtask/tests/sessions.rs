@@ -81,27 +81,31 @@ fn sessions_of<'a>(stats: &'a Value, kata: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-#[test]
-fn an_interview_solved_mid_session_ends_solved_and_is_recorded() {
-    let fixture = Fixture::new();
-    let pack = fixture.pack();
-    let pack_dir = pack.path().to_str().unwrap();
+/// The real `interview` on the pack's greeter kata, its stdin a pipe (for
+/// `q`) and its output read line by line.
+fn interview(fixture: &Fixture, pack: &Path, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut command = vec!["--pack", pack.to_str().expect("a UTF-8 path"), "interview"];
+    command.extend_from_slice(args);
     let mut child = fixture
-        .command(&[
-            "--pack",
-            pack_dir,
-            "interview",
-            "--kata",
-            "greeter",
-            "--minutes",
-            "2",
-        ])
+        .command(&command)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("the interview starts");
     let out = lines(&mut child);
+    (child, out)
+}
+
+#[test]
+fn an_interview_solved_mid_session_ends_solved_and_is_recorded() {
+    let fixture = Fixture::new();
+    let pack = fixture.pack();
+    let (mut child, out) = interview(
+        &fixture,
+        pack.path(),
+        &["--kata", "greeter", "--minutes", "2"],
+    );
     let brief = wait_for(&out, "0/2 specs pass", Duration::from_secs(120));
     assert!(brief.contains("Mock interview · 2 minutes"), "{brief}");
     assert!(
@@ -157,23 +161,11 @@ fn an_interview_solved_mid_session_ends_solved_and_is_recorded() {
 fn an_interview_killed_mid_session_shows_as_abandoned_next_time() {
     let fixture = Fixture::new();
     let pack = fixture.pack();
-    let pack_dir = pack.path().to_str().unwrap();
-    let mut child = fixture
-        .command(&[
-            "--pack",
-            pack_dir,
-            "interview",
-            "--kata",
-            "greeter",
-            "--minutes",
-            "5",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the interview starts");
-    let out = lines(&mut child);
+    let (mut child, out) = interview(
+        &fixture,
+        pack.path(),
+        &["--kata", "greeter", "--minutes", "5"],
+    );
     wait_for(&out, "specs pass", Duration::from_secs(120));
     child.kill().expect("kill -9");
     child.wait().unwrap();
@@ -190,15 +182,7 @@ fn an_interview_killed_mid_session_shows_as_abandoned_next_time() {
 fn quitting_an_interview_with_q_records_it_as_abandoned_and_keeps_the_attempt() {
     let fixture = Fixture::new();
     let pack = fixture.pack();
-    let pack_dir = pack.path().to_str().unwrap();
-    let mut child = fixture
-        .command(&["--pack", pack_dir, "interview", "--kata", "greeter"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the interview starts");
-    let out = lines(&mut child);
+    let (mut child, out) = interview(&fixture, pack.path(), &["--kata", "greeter"]);
     wait_for(&out, "specs pass", Duration::from_secs(120));
     let attempt = "pub fn greet(name: &str) -> String { format!(\"Hi {name}\") }\n";
     fs::write(pack.path().join("katas/greeter/src/lib.rs"), attempt).unwrap();
