@@ -1,0 +1,104 @@
+//! Wrong: `update` reads the version and writes inside one default
+//! (`BEGIN DEFERRED`) transaction, and compares the version in Rust in
+//! between.
+//!
+//! Why candidates write it: "a transaction makes it atomic". But a deferred
+//! transaction takes only a read snapshot at the SELECT and asks for the
+//! write lock at the UPDATE. When another connection commits in between,
+//! SQLite cannot upgrade the stale snapshot and fails the UPDATE with
+//! `SQLITE_BUSY` ("database is locked") at once, busy timeout or not. The
+//! caller gets a database error instead of a conflict, and
+//! `update_with_retry` gives up instead of retrying. (`BEGIN IMMEDIATE`, or
+//! the version in the UPDATE's WHERE clause, is right.)
+//!
+//! Caught by: `followup_a_writer_whose_read_predates_a_concurrent_commit_gets_a_conflict`,
+//! and usually by
+//! `concurrent_single_updates_report_success_exactly_for_the_writes_that_landed`
+//! and `followup_concurrent_increments_from_several_connections_lose_no_update`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+pub use optimistic_locking_solution::{InsertError, RetryError, UpdateError, Versioned};
+
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    pub fn open(path: impl AsRef<Path>) -> rusqlite::Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS records (
+                 id TEXT PRIMARY KEY, value INTEGER NOT NULL, version INTEGER NOT NULL)",
+        )?;
+        Ok(Store { conn })
+    }
+
+    pub fn insert(&self, id: &str, value: i64) -> Result<(), InsertError> {
+        match self.conn.execute(
+            "INSERT INTO records (id, value, version) VALUES (?1, ?2, 1)",
+            params![id, value],
+        ) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+                Err(InsertError::AlreadyExists)
+            }
+            Err(e) => Err(InsertError::Database(e)),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> rusqlite::Result<Option<Versioned>> {
+        self.conn
+            .query_row("SELECT value, version FROM records WHERE id = ?1", params![id], |row| {
+                Ok(Versioned {
+                    value: row.get(0)?,
+                    version: row.get::<_, i64>(1)? as u64,
+                })
+            })
+            .optional()
+    }
+
+    pub fn update_with_retry<F>(&self, id: &str, max_attempts: u32, mut f: F) -> Result<Versioned, RetryError>
+    where
+        F: FnMut(i64) -> i64,
+    {
+        assert!(max_attempts > 0, "max_attempts must be at least 1");
+        for _ in 0..max_attempts {
+            let current = self.get(id)?.ok_or(RetryError::NotFound)?;
+            let value = f(current.value);
+            match self.update(id, current.version, value) {
+                Ok(version) => return Ok(Versioned { value, version }),
+                Err(UpdateError::Conflict { .. }) => continue,
+                Err(UpdateError::NotFound) => return Err(RetryError::NotFound),
+                Err(UpdateError::Database(e)) => return Err(RetryError::Database(e)),
+            }
+        }
+        Err(RetryError::Conflict { attempts: max_attempts })
+    }
+
+    pub fn update(&self, id: &str, expected_version: u64, new_value: i64) -> Result<u64, UpdateError> {
+        // BUG: a deferred transaction: read snapshot first, write lock later.
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let result = (|| {
+            let current = self.get(id)?.ok_or(UpdateError::NotFound)?;
+            if current.version != expected_version {
+                return Err(UpdateError::Conflict { current_version: current.version });
+            }
+            self.conn.execute(
+                "UPDATE records SET value = ?1, version = version + 1 WHERE id = ?2",
+                params![new_value, id],
+            )?;
+            Ok(expected_version + 1)
+        })();
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        self.conn.execute_batch(end)?;
+        result
+    }
+}
