@@ -55,6 +55,11 @@ impl Workspace {
         Ok(Workspace { root, packs })
     }
 
+    /// `path` as the learner sees it: relative to the checkout when inside it.
+    pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
+        path.strip_prefix(&self.root).unwrap_or(path)
+    }
+
     /// Gitignored local state: attempts, hints shown, last verdicts.
     pub fn state_dir(&self) -> PathBuf {
         self.root.join(".katas")
@@ -311,6 +316,27 @@ impl Kata {
     pub fn wrong_answers(&self) -> Result<Vec<PathBuf>> {
         rust_files(&self.dir.join("wrong"))
     }
+}
+
+/// Every file under `dir`, at any depth, sorted; none if it does not exist.
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    if dir.is_dir() {
+        walk(dir, &mut files)?;
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// The `.rs` files directly inside `dir`, sorted; none if it does not exist.

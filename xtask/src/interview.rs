@@ -432,9 +432,7 @@ fn print_brief(ws: &Workspace, kata: &Kata, minutes: u32) -> Result<()> {
     let file = kata.stub_file();
     println!(
         "\nEdit {}. Every save re-runs the spec. Type {} and Enter for a hint (it costs points), {} to give up.\n",
-        style(file.strip_prefix(&ws.root).unwrap_or(&file).display())
-            .bold()
-            .cyan(),
+        style(ws.relative(&file).display()).bold().cyan(),
         style("h").bold(),
         style("q").bold()
     );

@@ -2,7 +2,6 @@
 //! learner's code, re-run on every save until it all passes.
 
 use std::fs;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -81,7 +80,7 @@ pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitC
                 style(&kata.meta.title).bold(),
                 style(format!(
                     "· editing {} · {} in",
-                    relative(ws, &kata.stub_file()).display(),
+                    ws.relative(&kata.stub_file()).display(),
                     ui::format_duration(started.elapsed())
                 ))
                 .dim()
@@ -103,7 +102,7 @@ pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitC
             "\n{}",
             style(format!(
                 "Watching {}: save to re-run · `cargo xtask hint {}` for a hint · Ctrl-C to stop",
-                relative(ws, &kata.dir).display(),
+                ws.relative(&kata.dir).display(),
                 kata.slug
             ))
             .dim()
@@ -112,10 +111,6 @@ pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitC
         rx.recv().context("the file watcher stopped")?;
         while rx.recv_timeout(Duration::from_millis(100)).is_ok() {}
     }
-}
-
-fn relative<'a>(ws: &Workspace, path: &'a Path) -> &'a Path {
-    path.strip_prefix(&ws.root).unwrap_or(path)
 }
 
 /// The `## Problem` section of the kata's README, and where to work.
@@ -136,10 +131,10 @@ fn print_problem(ws: &Workspace, kata: &Kata) -> Result<()> {
     }
     println!(
         "Edit {}  (the full problem: {})\n",
-        style(relative(ws, &kata.stub_file()).display())
+        style(ws.relative(&kata.stub_file()).display())
             .bold()
             .cyan(),
-        relative(ws, &kata.readme()).display()
+        ws.relative(&kata.readme()).display()
     );
     Ok(())
 }

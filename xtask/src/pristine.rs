@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::{Kata, rust_files};
+use crate::catalog::{Kata, files_under, rust_files};
 
 pub const LOCK_FILE: &str = "pristine.lock";
 
@@ -62,8 +62,7 @@ pub fn read_lock(kata: &Kata) -> Result<Option<Vec<Entry>>> {
 
 /// The files `bless` records: everything in `src/` and the spec files.
 fn tracked_files(kata: &Kata) -> Result<Vec<String>> {
-    let mut files = Vec::new();
-    collect_files(&kata.dir, &kata.dir.join("src"), &mut files)?;
+    let mut files = stub_paths(kata)?;
     for spec in rust_files(&kata.dir.join("tests"))? {
         files.push(relative(&kata.dir, &spec));
     }
@@ -71,19 +70,12 @@ fn tracked_files(kata: &Kata) -> Result<Vec<String>> {
     Ok(files)
 }
 
-fn collect_files(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-    if !dir.is_dir() {
-        return Ok(());
-    }
-    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_files(base, &path, out)?;
-        } else {
-            out.push(relative(base, &path));
-        }
-    }
-    Ok(())
+/// Every file under the kata's `src/`, as `src/...`.
+fn stub_paths(kata: &Kata) -> Result<Vec<String>> {
+    Ok(files_under(&kata.dir.join("src"))?
+        .iter()
+        .map(|path| relative(&kata.dir, path))
+        .collect())
 }
 
 fn relative(base: &Path, path: &Path) -> String {
@@ -165,10 +157,8 @@ pub fn modified_stub(kata: &Kata) -> Result<Vec<String>> {
         .filter(|e| current_blob(kata, &e.path).as_deref() != Some(e.blob.as_str()))
         .map(|e| e.path.clone())
         .collect();
-    let mut present = Vec::new();
-    collect_files(&kata.dir, &kata.dir.join("src"), &mut present)?;
     modified.extend(
-        present
+        stub_paths(kata)?
             .into_iter()
             .filter(|p| !entries.iter().any(|e| &e.path == p)),
     );

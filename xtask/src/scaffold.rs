@@ -4,13 +4,13 @@
 //! (every `TODO(author)` marker, the missing wrong answers, ...).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use console::style;
 
-use crate::catalog::{Difficulty, Kata, Origin, Workspace};
+use crate::catalog::{Difficulty, Kata, Origin, Workspace, files_under};
 use crate::{USAGE, pristine};
 
 /// The marker every template placeholder carries; `verify` lists each one
@@ -149,11 +149,11 @@ pub fn new(
     );
     println!(
         "  {}  the stub, spec, README, metadata, bench, wrong/",
-        relative(ws, &kata_dir).display()
+        ws.relative(&kata_dir).display()
     );
     println!(
         "  {}  the reference solution",
-        relative(ws, &solution_dir).display()
+        ws.relative(&solution_dir).display()
     );
     if let Err(err) = blessed {
         println!(
@@ -192,19 +192,12 @@ fn title_from(slug: &str) -> String {
         .unwrap_or_default()
 }
 
-fn relative(ws: &Workspace, path: &Path) -> PathBuf {
-    path.strip_prefix(&ws.root).unwrap_or(path).to_path_buf()
-}
-
 /// Every `TODO(author)` marker left in a kata and its solution, as
 /// `path:line: text`.
 pub fn markers(kata: &Kata) -> Result<Vec<String>> {
     let mut found = Vec::new();
     for base in [&kata.dir, &kata.solution_dir] {
-        let mut files = Vec::new();
-        collect(base, &mut files)?;
-        files.sort();
-        for file in files {
+        for file in files_under(base)? {
             let Ok(text) = fs::read_to_string(&file) else {
                 continue;
             };
@@ -221,21 +214,6 @@ pub fn markers(kata: &Kata) -> Result<Vec<String>> {
         }
     }
     Ok(found)
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    if !dir.is_dir() {
-        return Ok(());
-    }
-    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
