@@ -22,15 +22,37 @@ pub struct Workspace {
 pub const PACKS_VAR: &str = "BACKEND_KATAS_PACKS";
 
 impl Workspace {
-    /// The checkout this binary was built from, unless `BACKEND_KATAS_ROOT`
-    /// names another (the CLI's own tests point it at fixture workspaces),
-    /// with the packs of `BACKEND_KATAS_PACKS` and `extra_packs`.
+    /// The checkout the command runs in, unless `BACKEND_KATAS_ROOT` names
+    /// another (the CLI's own tests point it at fixture workspaces), with the
+    /// packs of `BACKEND_KATAS_PACKS` and `extra_packs`.
+    ///
+    /// Never the checkout the binary was built from: two clones may share a
+    /// target directory, and Cargo then reuses one clone's binary for the
+    /// other. `cargo run` (so `cargo xtask`) sets `CARGO_MANIFEST_DIR` to this
+    /// clone's `xtask/` at run time; without it, the root is found by walking
+    /// up from the current directory.
     pub fn current(extra_packs: &[PathBuf]) -> Result<Self> {
         let root = match std::env::var_os("BACKEND_KATAS_ROOT") {
             Some(root) => PathBuf::from(root),
             None => {
-                let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-                xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+                let from_cargo = std::env::var_os("CARGO_MANIFEST_DIR")
+                    .map(PathBuf::from)
+                    .and_then(|xtask| xtask.parent().map(Path::to_path_buf))
+                    .filter(|dir| is_checkout(dir));
+                match from_cargo {
+                    Some(root) => root,
+                    None => {
+                        let cwd =
+                            std::env::current_dir().context("reading the current directory")?;
+                        find_checkout(&cwd).with_context(|| {
+                            format!(
+                                "{} is not inside a backend-katas checkout (a directory with katas/ and a Cargo workspace): \
+                                 run the command from the repository, as `cargo xtask ...`",
+                                cwd.display()
+                            )
+                        })?
+                    }
+                }
             }
         };
         let mut packs: Vec<PathBuf> = std::env::var_os(PACKS_VAR)
@@ -141,6 +163,21 @@ impl Workspace {
         }
         .into())
     }
+}
+
+/// Whether `dir` is the root of a backend-katas checkout: a Cargo workspace
+/// with `katas/` beside it.
+fn is_checkout(dir: &Path) -> bool {
+    dir.join("katas").is_dir()
+        && fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
+}
+
+/// The nearest checkout at or above `start`.
+fn find_checkout(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| is_checkout(dir))
+        .map(Path::to_path_buf)
 }
 
 /// A directory under `katas/` whose manifest cannot be read, and why.
@@ -310,11 +347,6 @@ impl Kata {
             .collect::<Vec<_>>();
         suites.sort();
         Ok(suites)
-    }
-
-    /// The known-wrong answers in `wrong/`.
-    pub fn wrong_answers(&self) -> Result<Vec<PathBuf>> {
-        rust_files(&self.dir.join("wrong"))
     }
 }
 

@@ -1,5 +1,5 @@
 //! The short commands: list, check, solution, hint, reset, bless, test.
-//! `kata` lives in practice.rs and `verify` in verify.rs.
+//! `kata` lives in practice.rs, `verify` in verify.rs, `wrong` in wrong.rs.
 
 use std::io::Write;
 use std::process::{Command, ExitCode};
@@ -114,8 +114,6 @@ pub fn list(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs one check with a progress bar, and remembers a verdict on the
-/// learner's code.
 /// Runs one check with a progress bar.
 pub fn run_check(ws: &Workspace, subject: &Subject, opts: &Options) -> Result<Verdict> {
     let progress = Progress::new(&subject.kata.slug);
@@ -272,71 +270,4 @@ pub fn test(ws: &Workspace) -> Result<ExitCode> {
         style("== the gate on every kata: cargo xtask verify").bold()
     );
     verify::run(ws, &[])
-}
-
-/// `wrong`: the spec against the kata's known-wrong answers, each with the
-/// bug it carries and what catches it. The bank is learning material too.
-pub fn wrong(ws: &Workspace, slug: &str, name: Option<&str>) -> Result<ExitCode> {
-    let kata = ws.kata(slug)?;
-    let answers = kata.wrong_answers()?;
-    let stem = |p: &std::path::Path| {
-        p.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let chosen: Vec<_> = match name {
-        None => answers.clone(),
-        Some(name) => {
-            let name = name.trim_start_matches("wrong/").trim_end_matches(".rs");
-            let found: Vec<_> = answers
-                .iter()
-                .filter(|p| stem(p) == name)
-                .cloned()
-                .collect();
-            if found.is_empty() {
-                let stems: Vec<String> = answers.iter().map(|p| stem(p)).collect();
-                let stems: Vec<&str> = stems.iter().map(String::as_str).collect();
-                eprintln!(
-                    "{} {} has no wrong answer `{name}`",
-                    style("error:").red().bold(),
-                    kata.slug
-                );
-                if let Some(suggestion) = closest(name, &stems) {
-                    eprintln!("  did you mean `{suggestion}`?");
-                }
-                eprintln!("  its wrong answers: {}", stems.join(", "));
-                return Ok(ExitCode::from(USAGE));
-            }
-            found
-        }
-    };
-    if chosen.is_empty() {
-        println!("{} has no known-wrong answers in wrong/.", kata.slug);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let opts = Options {
-        color: console::colors_enabled(),
-        ..Options::default()
-    };
-    let mut all_caught = true;
-    for path in &chosen {
-        let text = std::fs::read_to_string(path)?;
-        let bug: Vec<&str> = text
-            .lines()
-            .take_while(|l| l.starts_with("//!"))
-            .map(|l| l.trim_start_matches("//!").trim())
-            .filter(|l| !l.is_empty())
-            .collect();
-        println!(
-            "{} {}",
-            style(format!("wrong/{}.rs", stem(path))).bold().magenta(),
-            bug.join(" ").trim()
-        );
-        let subject = crate::scratch::subject(ws, &kata, Some(path))?;
-        let verdict = run_check(ws, &subject, &opts)?;
-        all_caught &= verdict.failed > 0 || verdict.compile_error.is_some();
-        ui::print_verdict_as(&verdict, "this wrong answer", 1);
-        println!();
-    }
-    Ok(exit_code(all_caught))
 }

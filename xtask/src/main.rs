@@ -2,6 +2,7 @@
 //! the modules fit together.
 
 mod attempts;
+mod bank;
 mod catalog;
 mod check;
 mod commands;
@@ -21,6 +22,7 @@ mod ui;
 mod verdict;
 mod verify;
 mod watch;
+mod wrong;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,8 +84,18 @@ enum Command {
     /// catches it.
     Wrong {
         slug: String,
-        /// One of them (a file name in `wrong/`); all if omitted.
+        /// One of them (a name in `wrong/`); all if omitted.
         name: Option<String>,
+        /// Print the buggy source instead of judging it.
+        #[arg(long, conflicts_with_all = ["diff", "repeat"])]
+        show: bool,
+        /// Print the patch (the bug as a change to the reference).
+        #[arg(long, conflicts_with = "repeat")]
+        diff: bool,
+        /// Judge each answer N times with different seeds, and name any
+        /// caught in fewer than N runs.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: Option<u32>,
     },
     /// The next of the kata's progressive hints.
     Hint { slug: String },
@@ -189,7 +201,21 @@ fn main() -> ExitCode {
             seed,
         } => commands::check(&ws, &slugs, solution, json, seed),
         Command::Hint { slug } => commands::hint(&ws, &slug),
-        Command::Wrong { slug, name } => commands::wrong(&ws, &slug, name.as_deref()),
+        Command::Wrong {
+            slug,
+            name,
+            show,
+            diff,
+            repeat,
+        } => {
+            let action = match (show, diff, repeat) {
+                (true, _, _) => wrong::Action::Show,
+                (_, true, _) => wrong::Action::Diff,
+                (_, _, Some(times)) => wrong::Action::Repeat(times),
+                _ => wrong::Action::Judge,
+            };
+            wrong::run(&ws, &slug, name.as_deref(), action)
+        }
         Command::Reset { slug } => commands::reset(&ws, &slug),
         Command::Verify { slugs } => verify::run(&ws, &slugs),
         Command::Bless { slugs } => commands::bless(&ws, &slugs),

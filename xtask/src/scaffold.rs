@@ -36,8 +36,12 @@ const KATA: &[(&str, &str)] = &[
         include_str!("../templates/kata/benches/bench.rs"),
     ),
     (
-        "wrong/lost_update.rs",
-        include_str!("../templates/kata/wrong/lost_update.rs"),
+        "wrong/lost_update.patch",
+        include_str!("../templates/kata/wrong/lost_update.patch"),
+    ),
+    (
+        "right/mutex_total.rs",
+        include_str!("../templates/kata/right/mutex_total.rs"),
     ),
 ];
 
@@ -148,7 +152,7 @@ pub fn new(
         style(slug).bold()
     );
     println!(
-        "  {}  the stub, spec, README, metadata, bench, wrong/",
+        "  {}  the stub, spec, README, metadata, bench, wrong/, right/",
         ws.relative(&kata_dir).display()
     );
     println!(

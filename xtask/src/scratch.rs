@@ -1,6 +1,7 @@
-//! Scratch copies of a kata crate whose `src/lib.rs` is something other than
-//! the learner's file: the pristine stub, or a known-wrong answer. The
-//! verify gate judges those without touching the learner's files.
+//! Scratch copies of a kata crate whose `src/` is something other than the
+//! learner's: the pristine stub, or an answer from the kata's bank (a
+//! patched reference, or a whole `lib.rs`). The verify gate judges those
+//! without touching the learner's files.
 //!
 //! A scratch crate lives in `target/xtask/scratch/<slug>/`, outside the
 //! workspace, so it is its own workspace: the kata's manifest is rewritten
@@ -14,27 +15,24 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use toml::{Table, Value};
 
+use crate::bank::Files;
 use crate::catalog::{Kata, Workspace};
 use crate::check::Subject;
 use crate::pristine;
 use crate::verdict::Mode;
 
-/// A scratch crate holding the pristine stub with `lib` (if any) in place of
-/// its `src/lib.rs`.
-pub fn subject(ws: &Workspace, kata: &Kata, lib: Option<&Path>) -> Result<Subject> {
+/// A scratch crate whose `src/` is `files` (an answer from the bank, see
+/// `bank::Answer::materialise`), or the pristine stub when `None`.
+pub fn subject(ws: &Workspace, kata: &Kata, files: Option<Files>) -> Result<Subject> {
     let dir = ws
         .target_dir()
         .join("xtask")
         .join("scratch")
         .join(&kata.slug);
-    let mut files = pristine::stub_files(kata)?;
-    if let Some(lib) = lib {
-        let bytes = fs::read(lib).with_context(|| format!("reading {}", lib.display()))?;
-        match files.iter_mut().find(|(path, _)| path == "src/lib.rs") {
-            Some(entry) => entry.1 = bytes,
-            None => files.push(("src/lib.rs".to_owned(), bytes)),
-        }
-    }
+    let files = match files {
+        Some(files) => files,
+        None => pristine::stub_files(kata)?,
+    };
     remove_all_but(
         &dir.join("src"),
         &files.iter().map(|(p, _)| dir.join(p)).collect::<Vec<_>>(),

@@ -1,8 +1,9 @@
 //! `cargo xtask verify`: the maintainers' gate. For each kata: the reference
 //! passes every spec (loom included); every spec fails against the pristine
-//! stub; every known-wrong answer fails at least one spec; the stub builds
-//! without warnings; README, metadata, hints and the pristine record are in
-//! place.
+//! stub; every known-wrong answer in `wrong/` applies to the reference and
+//! fails at least one spec; every right answer in `right/` passes them all;
+//! the stub builds without warnings; README, metadata, track, hints and the
+//! pristine record are in place.
 
 use std::fs;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use console::style;
 
+use crate::bank::{self, Answer, Form, Side};
 use crate::catalog::{Kata, Workspace};
 use crate::check::{self, Options, Report, Subject};
 use crate::commands::exit_code;
@@ -27,7 +29,9 @@ pub const README_SECTIONS: [&str; 6] = [
     "Common mistakes the spec catches",
     "Follow-ups",
 ];
-const MIN_WRONG_ANSWERS: usize = 3;
+/// The standard's floor for a kata's bank.
+pub const MIN_WRONG_ANSWERS: usize = 3;
+pub const MIN_RIGHT_ANSWERS: usize = 1;
 const MIN_HINTS: usize = 2;
 
 struct KataGate {
@@ -35,6 +39,7 @@ struct KataGate {
     reference: String,
     stub: String,
     wrong: String,
+    right: String,
     breaches: Vec<String>,
     /// How each known-wrong answer was caught, for the report.
     caught: Vec<String>,
@@ -58,6 +63,7 @@ pub fn run(ws: &Workspace, slugs: &[String]) -> Result<ExitCode> {
             reference: "-".to_owned(),
             stub: "-".to_owned(),
             wrong: "-".to_owned(),
+            right: "-".to_owned(),
             breaches: vec![format!("{err:#}")],
             caught: Vec::new(),
         })
@@ -136,50 +142,7 @@ fn gate(ws: &Workspace, kata: &Kata) -> Result<KataGate> {
     let stub = judge(ws, &stub_subject, "stub", &opts)?;
     stub_breaches(&stub, &reference, &mut breaches);
 
-    let wrong_answers = kata.wrong_answers()?;
-    if wrong_answers.len() < MIN_WRONG_ANSWERS {
-        breaches.push(format!(
-            "wrong/ holds {} known-wrong answers; the standard asks for at least {MIN_WRONG_ANSWERS}",
-            wrong_answers.len()
-        ));
-    }
-    let mut caught = Vec::new();
-    let mut caught_count = 0;
-    if lock_ok {
-        let early = Options {
-            stop_at_first_failing_suite: true,
-            ..Options::default()
-        };
-        for path in &wrong_answers {
-            let name = format!(
-                "wrong/{}",
-                path.file_name().unwrap_or_default().to_string_lossy()
-            );
-            let subject = scratch::subject(ws, kata, Some(path))?;
-            let verdict = judge(ws, &subject, &name, &early)?.verdict;
-            if let Some(errors) = &verdict.compile_error {
-                breaches.push(format!("{name} does not compile:\n{errors}"));
-            } else if verdict.failed == 0 {
-                breaches.push(format!(
-                    "{name} passes every spec: a hole in the spec. Add a spec that catches it (never weaken the wrong answer)"
-                ));
-            } else {
-                caught_count += 1;
-                let names: Vec<&str> = verdict.failures().map(|f| f.name.as_str()).collect();
-                let shown = names.iter().take(3).copied().collect::<Vec<_>>().join(", ");
-                let more = names.len().saturating_sub(3);
-                caught.push(format!(
-                    "{name}: caught by {shown}{}",
-                    if more > 0 {
-                        format!(" and {more} more")
-                    } else {
-                        String::new()
-                    }
-                ));
-            }
-        }
-    }
-
+    let bank = BankGate::judge(ws, kata, lock_ok, &mut breaches)?;
     Ok(KataGate {
         slug: kata.slug.clone(),
         reference: format!("{}/{} pass", reference.passed, reference.total),
@@ -187,10 +150,131 @@ fn gate(ws: &Workspace, kata: &Kata) -> Result<KataGate> {
             Some(_) => "does not compile".to_owned(),
             None => format!("{}/{} fail", stub.verdict.failed, stub.verdict.total),
         },
-        wrong: format!("{caught_count}/{} caught", wrong_answers.len()),
+        wrong: bank.wrong,
+        right: bank.right,
         breaches,
-        caught,
+        caught: bank.caught,
     })
+}
+
+/// The bank's part of the gate: what the report shows of it.
+struct BankGate {
+    wrong: String,
+    right: String,
+    caught: Vec<String>,
+}
+
+impl BankGate {
+    /// Every wrong answer applies and is caught; every right answer passes.
+    /// Without a pristine lock there is no stub to build answers beside, so
+    /// only the counts are checked.
+    fn judge(
+        ws: &Workspace,
+        kata: &Kata,
+        lock_ok: bool,
+        breaches: &mut Vec<String>,
+    ) -> Result<BankGate> {
+        let wrong = bank::answers(kata, Side::Wrong)?;
+        let right = bank::answers(kata, Side::Right)?;
+        if wrong.len() < MIN_WRONG_ANSWERS {
+            breaches.push(format!(
+                "wrong/ holds {} known-wrong answers; the standard asks for at least {MIN_WRONG_ANSWERS}",
+                wrong.len()
+            ));
+        }
+        if right.len() < MIN_RIGHT_ANSWERS {
+            breaches.push(format!(
+                "right/ holds {} correct answers; the standard asks for at least {MIN_RIGHT_ANSWERS} built differently from the reference",
+                right.len()
+            ));
+        }
+        let mut caught = Vec::new();
+        let (mut caught_count, mut passed_count) = (0, 0);
+        if lock_ok {
+            let early = Options {
+                stop_at_first_failing_suite: true,
+                ..Options::default()
+            };
+            for answer in &wrong {
+                header_breaches(answer, breaches)?;
+                let label = answer.label();
+                let files = match answer.materialise(kata) {
+                    Ok(files) => files,
+                    Err(err) => {
+                        breaches.push(format!(
+                            "{err:#}: update the patch to the reference as it is now (the bug it carries still applies?)"
+                        ));
+                        continue;
+                    }
+                };
+                let subject = scratch::subject(ws, kata, Some(files))?;
+                let verdict = judge(ws, &subject, &label, &early)?.verdict;
+                if let Some(errors) = &verdict.compile_error {
+                    breaches.push(format!("{label} does not compile:\n{errors}"));
+                } else if verdict.failed == 0 {
+                    breaches.push(format!(
+                        "{label} passes every spec: a hole in the spec. Add a spec that catches it (never weaken the wrong answer)"
+                    ));
+                } else {
+                    caught_count += 1;
+                    caught.push(format!("{label}: caught by {}", caught_by(&verdict)));
+                }
+            }
+            for answer in &right {
+                let label = answer.label();
+                let subject = scratch::subject(ws, kata, Some(answer.materialise(kata)?))?;
+                let verdict = judge(ws, &subject, &label, &Options::default())?.verdict;
+                if let Some(errors) = &verdict.compile_error {
+                    breaches.push(format!("{label} does not compile:\n{errors}"));
+                } else if verdict.is_pass() {
+                    passed_count += 1;
+                } else {
+                    for failure in verdict.failures() {
+                        breaches.push(format!(
+                            "{label} is a correct answer but fails `{}` ({:?}): the spec tests the reference's internals, not the requirement. {}",
+                            failure.name,
+                            failure.status,
+                            first_line(&failure.message)
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(BankGate {
+            wrong: format!("{caught_count}/{} caught", wrong.len()),
+            right: format!("{passed_count}/{} pass", right.len()),
+            caught,
+        })
+    }
+}
+
+/// A wrong answer's header names its symptom; a whole file says why it is
+/// not a patch.
+fn header_breaches(answer: &Answer, breaches: &mut Vec<String>) -> Result<()> {
+    let header = answer.header()?;
+    if header.symptom.is_none() {
+        breaches.push(format!(
+            "{} has no `Symptom:` line in its header (what a user or an on-call engineer would report)",
+            answer.label()
+        ));
+    }
+    if answer.form == Form::File && header.whole_file.is_none() {
+        breaches.push(format!(
+            "{} is a whole file: write it as a patch against the reference, or say in a `Whole file:` header line why the bug is a different design",
+            answer.label()
+        ));
+    }
+    Ok(())
+}
+
+/// `a, b, c and 2 more`: the specs that failed.
+pub fn caught_by(verdict: &Verdict) -> String {
+    let names: Vec<&str> = verdict.failures().map(|f| f.name.as_str()).collect();
+    let shown = names.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+    match names.len().saturating_sub(3) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
 }
 
 fn stub_breaches(stub: &Report, reference: &Verdict, breaches: &mut Vec<String>) {
@@ -267,8 +351,8 @@ fn print_report(gates: &[KataGate]) {
     println!(
         "\n{}",
         style(format!(
-            "{:<width$}  {:<14} {:<16} {:<14} {}",
-            "KATA", "REFERENCE", "STUB", "WRONG ANSWERS", "GATE"
+            "{:<width$}  {:<14} {:<16} {:<14} {:<13} {}",
+            "KATA", "REFERENCE", "STUB", "WRONG ANSWERS", "RIGHT ANSWERS", "GATE"
         ))
         .bold()
     );
@@ -281,8 +365,8 @@ fn print_report(gates: &[KataGate]) {
                 .bold()
         };
         println!(
-            "{:<width$}  {:<14} {:<16} {:<14} {verdict}",
-            gate.slug, gate.reference, gate.stub, gate.wrong
+            "{:<width$}  {:<14} {:<16} {:<14} {:<13} {verdict}",
+            gate.slug, gate.reference, gate.stub, gate.wrong, gate.right
         );
     }
     for gate in gates {

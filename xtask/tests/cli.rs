@@ -247,12 +247,13 @@ fn verify_reports_every_breach_of_a_kata_that_misses_the_standard() {
         "README.md has no `## Requirements` section",
         "wrong/ holds 1 known-wrong answers",
         "the stub compiles with a warning",
+        "right/overflowing.rs is a correct answer but fails `a_spec_that_nothing_passes`",
     ] {
         assert!(out.contains(breach), "verify names `{breach}`:\n{out}");
     }
     let caught = out
         .lines()
-        .find(|l| l.contains("wrong/wrapping.rs: caught by"))
+        .find(|l| l.contains("wrong/wrapping.patch: caught by"))
         .unwrap_or_default();
     assert!(
         caught.contains("reports_overflow_as_none"),
@@ -285,7 +286,7 @@ fn new_scaffolds_a_kata_that_compiles_and_verify_lists_what_is_left_to_write() {
         "tests/spec.rs",
         "tests/loom.rs",
         "benches/demo-kata.rs",
-        "wrong/lost_update.rs",
+        "wrong/lost_update.patch",
         "pristine.lock",
     ] {
         assert!(
@@ -330,7 +331,7 @@ fn new_scaffolds_a_kata_that_compiles_and_verify_lists_what_is_left_to_write() {
         assert!(out.contains(missing), "verify lists `{missing}`:\n{out}");
     }
     assert!(
-        out.contains("wrong/lost_update.rs: caught by"),
+        out.contains("wrong/lost_update.patch: caught by"),
         "the example wrong answer is caught:\n{out}"
     );
 }
@@ -450,8 +451,12 @@ fn wrong_shows_each_known_wrong_answer_with_its_bug_and_what_catches_it() {
     );
     let out = run.stdout();
     assert!(
-        out.contains("wrong/wrapping.rs Wraps around on overflow"),
+        out.contains("wrong/wrapping.patch Bug: wraps around on overflow"),
         "the bug, from its header:\n{out}"
+    );
+    assert!(
+        out.contains("symptom: a balance of 4294967295 plus 1 shows as 0."),
+        "{out}"
     );
     assert!(out.contains("adder · this wrong answer"), "{out}");
     assert!(
@@ -465,4 +470,115 @@ fn wrong_shows_each_known_wrong_answer_with_its_bug_and_what_catches_it() {
         "{}",
         typo.stderr()
     );
+}
+
+#[test]
+fn wrong_shows_the_buggy_file_and_the_patch_and_repeats_its_verdict() {
+    let fixture = Fixture::new();
+    let show = fixture.xtask(&["wrong", "adder", "wrapping", "--show"]);
+    let out = show.success().stdout();
+    assert!(out.contains("// src/lib.rs"), "{out}");
+    assert!(
+        out.contains("    Some(a.wrapping_add(b))\n}"),
+        "the reference with the bug in it:\n{out}"
+    );
+    assert!(!out.contains("checked_add"), "{out}");
+
+    let diff = fixture.xtask(&["wrong", "adder", "wrapping.patch", "--diff"]);
+    let out = diff.success().stdout();
+    assert!(
+        out.contains("-    a.checked_add(b)\n+    Some(a.wrapping_add(b))"),
+        "{out}"
+    );
+
+    let repeat = fixture.xtask(&["wrong", "adder", "--repeat", "3"]);
+    let out = repeat.success().stdout();
+    assert!(
+        out.contains("wrong/wrapping.patch: caught in 3/3 runs (by reports_overflow_as_none"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_patch_the_reference_has_moved_away_from_fails_verify_naming_its_hunk() {
+    let fixture = Fixture::new();
+    let reference = fixture.root().join("solutions/adder/src/lib.rs");
+    let text = fs::read_to_string(&reference).unwrap();
+    fs::write(
+        &reference,
+        text.replace("a.checked_add(b)", "b.checked_add(a)"),
+    )
+    .unwrap();
+    let run = fixture.xtask(&["verify", "adder"]);
+    assert_eq!(run.code(), 1);
+    assert!(
+        run.stdout().contains(
+            "wrong/wrapping.patch no longer applies to the reference: src/lib.rs: hunk #1 (@@ -7,5 +7,5 @@) does not match"
+        ),
+        "{}",
+        run.stdout()
+    );
+    let judged = fixture.xtask(&["wrong", "adder"]);
+    assert_eq!(judged.code(), 2, "a stale patch cannot be judged");
+    assert!(judged.stderr().contains("hunk #1"), "{}", judged.stderr());
+}
+
+#[test]
+fn two_clones_sharing_one_target_directory_each_judge_their_own_files() {
+    let solved = Fixture::new();
+    let untouched = Fixture::new();
+    fs::write(
+        solved.stub(),
+        "pub fn add(a: u32, b: u32) -> Option<u32> {\n    a.checked_add(b)\n}\n",
+    )
+    .unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let passed = |clone: &Fixture, via_cargo: bool| -> u64 {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(["check", "adder", "--json"])
+            .env_remove("BACKEND_KATAS_ROOT")
+            .env_remove("BACKEND_KATAS_PACKS")
+            .env("CARGO_TARGET_DIR", shared.path())
+            .env("NO_COLOR", "1");
+        if via_cargo {
+            // What `cargo run` sets at run time in this clone.
+            cmd.env("CARGO_MANIFEST_DIR", clone.root().join("xtask"))
+                .current_dir(clone.root());
+        } else {
+            cmd.env_remove("CARGO_MANIFEST_DIR")
+                .current_dir(clone.root().join("katas/adder/src"));
+        }
+        let output = cmd.output().unwrap();
+        let line = String::from_utf8_lossy(&output.stdout);
+        let verdict: serde_json::Value = serde_json::from_str(line.lines().next().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("{e}: {line}\n{}", String::from_utf8_lossy(&output.stderr)));
+        verdict["passed"].as_u64().unwrap()
+    };
+    for clone in [&solved, &untouched] {
+        fs::create_dir_all(clone.root().join("xtask")).unwrap();
+    }
+    for via_cargo in [true, false] {
+        assert_eq!(passed(&solved, via_cargo), 3, "the solved clone's own stub");
+        assert_eq!(passed(&untouched, via_cargo), 0, "the other clone's stub");
+        assert_eq!(passed(&solved, via_cargo), 3, "and back");
+    }
+}
+
+#[test]
+fn outside_a_checkout_the_cli_says_where_to_run_it() {
+    let nowhere = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("list")
+        .env_remove("BACKEND_KATAS_ROOT")
+        .env_remove("CARGO_MANIFEST_DIR")
+        .current_dir(nowhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("is not inside a backend-katas checkout"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }
