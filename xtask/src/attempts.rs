@@ -29,17 +29,27 @@ pub fn archive(ws: &Workspace, kata: &Kata) -> Result<Option<PathBuf>> {
 /// files are fetched first, so a failure leaves `src/` untouched.
 pub fn reset(ws: &Workspace, kata: &Kata) -> Result<Option<PathBuf>> {
     let stub = pristine::stub_files(kata)?;
+    replace(ws, kata, &stub)
+}
+
+/// Archives the attempt, then makes `src/` exactly `files` (`src/...`
+/// paths): the stub, or the code a bug hunt plants.
+pub fn replace(
+    ws: &Workspace,
+    kata: &Kata,
+    files: &[(String, Vec<u8>)],
+) -> Result<Option<PathBuf>> {
     let archived = archive(ws, kata)?;
     let src = kata.dir.join("src");
     if src.exists() {
         fs::remove_dir_all(&src).with_context(|| format!("clearing {}", src.display()))?;
     }
-    for (path, bytes) in stub {
-        let target = kata.dir.join(&path);
+    for (path, bytes) in files {
+        let target = kata.dir.join(path);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent)?;
         }
-        fs::write(&target, bytes).with_context(|| format!("restoring {}", target.display()))?;
+        fs::write(&target, bytes).with_context(|| format!("writing {}", target.display()))?;
     }
     Ok(archived)
 }

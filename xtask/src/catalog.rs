@@ -18,6 +18,20 @@ pub struct Workspace {
     pub packs: Vec<PathBuf>,
 }
 
+/// The tracks of the catalogue: a short list, so that a learner can choose
+/// one and the stats page compares like with like. Every kata is in exactly
+/// one; free tags say the rest.
+pub const TRACKS: &[&str] = &[
+    "concurrency",
+    "resilience",
+    "databases",
+    "data-structures",
+    "messaging",
+    "distributed-systems",
+    "apis-and-security",
+    "observability",
+];
+
 /// The environment variable that names kata packs, separated like `PATH`.
 pub const PACKS_VAR: &str = "BACKEND_KATAS_PACKS";
 
@@ -230,7 +244,7 @@ pub fn closest<'a>(typed: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Difficulty {
     Easy,
@@ -257,7 +271,13 @@ pub struct Metadata {
     pub difficulty: Difficulty,
     /// Suggested time, in minutes.
     pub minutes: u32,
-    pub topics: Vec<String>,
+    /// One of [`TRACKS`]: the part of the catalogue the kata belongs to.
+    /// Checked by `verify`, not here, so that a kata with a typo still loads.
+    #[serde(default)]
+    pub track: String,
+    /// Free tags beside the track (`caching`, `time`, ...).
+    #[serde(alias = "topics")]
+    pub tags: Vec<String>,
     /// Progressive: the first nudges, the last nearly gives it away.
     pub hints: Vec<String>,
     /// What an interviewer asks once it works.

@@ -10,9 +10,9 @@ use anyhow::Result;
 
 use crate::catalog::{Kata, Workspace};
 use crate::compile::{BuildOutcome, BuildRequest, Diagnostic, Executable};
-use crate::pristine;
 use crate::runner::{self, RunPlan};
 use crate::verdict::{Mode, SpecResult, Status, Verdict};
+use crate::{checkouts, pristine};
 
 /// Property tests draw from this seed unless told otherwise, so a verdict
 /// does not change between two runs of the same code.
@@ -115,6 +115,9 @@ pub fn check(
     reporter: &dyn Reporter,
 ) -> Result<Report> {
     let kata = &subject.kata;
+    if subject.is_kata_crate() {
+        checkouts::claim(ws, subject)?;
+    }
     let (loom, normal): (Vec<String>, Vec<String>) =
         kata.suites()?.into_iter().partition(|s| s == "loom");
     let request = |suites: Vec<String>, loom: bool| BuildRequest {

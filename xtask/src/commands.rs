@@ -14,39 +14,72 @@ use crate::ui::{self, Progress};
 use crate::verdict::Verdict;
 use crate::{FAILED, USAGE, attempts, pristine, review, stats, verify};
 
-pub fn list(
-    ws: &Workspace,
-    topic: Option<&str>,
-    difficulty: Option<Difficulty>,
-) -> Result<ExitCode> {
-    let katas = ws.katas()?;
-    if let Some(topic) = topic {
-        let mut topics: Vec<&str> = katas
-            .iter()
-            .flat_map(|k| k.meta.topics.iter().map(String::as_str))
-            .collect();
-        topics.sort();
-        topics.dedup();
-        if !topics.contains(&topic) {
-            eprintln!(
-                "{} no kata has the topic `{topic}`",
-                style("error:").red().bold()
-            );
-            if let Some(suggestion) = closest(topic, &topics) {
-                eprintln!("  did you mean `{suggestion}`?");
+/// Which katas a command is about: a track, a tag, a difficulty.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    pub track: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    pub difficulty: Option<Difficulty>,
+}
+
+impl Filter<'_> {
+    pub fn matches(&self, kata: &Kata) -> bool {
+        self.track.is_none_or(|t| kata.meta.track == t)
+            && self
+                .tag
+                .is_none_or(|t| kata.meta.tags.iter().any(|kt| kt == t))
+            && self
+                .difficulty
+                .as_ref()
+                .is_none_or(|d| &kata.meta.difficulty == d)
+    }
+
+    /// A track or tag that no kata has is a typo: say so, with the closest
+    /// name and the list, instead of showing nothing.
+    pub fn check_names(&self, katas: &[Kata]) -> std::result::Result<(), String> {
+        let check = |kind: &str, name: Option<&str>, known: Vec<&str>| {
+            let Some(name) = name else {
+                return Ok(());
+            };
+            let mut known = known;
+            known.sort();
+            known.dedup();
+            if known.contains(&name) {
+                return Ok(());
             }
-            eprintln!("  topics: {}", topics.join(", "));
-            return Ok(ExitCode::from(USAGE));
-        }
+            let mut message = format!("no kata has the {kind} `{name}`");
+            if let Some(suggestion) = closest(name, &known) {
+                message.push_str(&format!("\n  did you mean `{suggestion}`?"));
+            }
+            message.push_str(&format!("\n  {kind}s: {}", known.join(", ")));
+            Err(message)
+        };
+        check(
+            "track",
+            self.track,
+            katas.iter().map(|k| k.meta.track.as_str()).collect(),
+        )?;
+        check(
+            "tag",
+            self.tag,
+            katas
+                .iter()
+                .flat_map(|k| k.meta.tags.iter().map(String::as_str))
+                .collect(),
+        )
+    }
+}
+
+pub fn list(ws: &Workspace, filter: &Filter<'_>) -> Result<ExitCode> {
+    let katas = ws.katas()?;
+    if let Err(message) = filter.check_names(&katas) {
+        eprintln!("{} {message}", style("error:").red().bold());
+        return Ok(ExitCode::from(USAGE));
     }
     let history = History::open(ws)?;
     let sessions = history.sessions(None)?;
     let now = history::now();
-    let rows: Vec<&Kata> = katas
-        .iter()
-        .filter(|k| topic.is_none_or(|t| k.meta.topics.iter().any(|kt| kt == t)))
-        .filter(|k| difficulty.as_ref().is_none_or(|d| &k.meta.difficulty == d))
-        .collect();
+    let rows: Vec<&Kata> = katas.iter().filter(|k| filter.matches(k)).collect();
     // Columns as wide as their longest entry; the origin only matters once
     // there are packs.
     let slug_width = rows.iter().map(|k| k.slug.len()).max().unwrap_or(0).max(4);
@@ -66,10 +99,17 @@ pub fn list(
     } else {
         0
     };
+    let track_width = rows
+        .iter()
+        .map(|k| k.meta.track.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     let header = format!(
-        "{:<slug_width$}  {:<title_width$}  {:<6}  {:>3}  {:<18}  {:<14}  {:<origin_width$}TOPICS",
+        "{:<slug_width$}  {:<title_width$}  {:<track_width$}  {:<6}  {:>3}  {:<18}  {:<14}  {:<origin_width$}TAGS",
         "KATA",
         "TITLE",
+        "TRACK",
         "LEVEL",
         "MIN",
         "STATUS",
@@ -100,12 +140,13 @@ pub fn list(
             String::new()
         };
         println!(
-            "{:<slug_width$}  {:<title_width$}  {:<6}  {:>3}  {status}  {review}  {origin:<origin_width$}{}",
+            "{:<slug_width$}  {:<title_width$}  {:<track_width$}  {:<6}  {:>3}  {status}  {review}  {origin:<origin_width$}{}",
             kata.slug,
             kata.meta.title,
+            kata.meta.track,
             kata.meta.difficulty.to_string(),
             kata.meta.minutes,
-            kata.meta.topics.join(", ")
+            kata.meta.tags.join(", ")
         );
     }
     if rows.is_empty() {

@@ -56,6 +56,33 @@ const MIGRATIONS: &[&str] = &[
         due_at INTEGER NOT NULL,
         reviewed_at INTEGER NOT NULL
     );",
+    // 3: bug hunts, a kind of their own, and which wrong answer each planted.
+    // SQLite cannot widen a CHECK in place: the table is rebuilt.
+    "CREATE TABLE sessions_v3 (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('kata', 'check', 'interview', 'hunt')),
+        kata TEXT NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('kata', 'solution')),
+        started_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        outcome TEXT NOT NULL
+            CHECK (outcome IN ('running', 'solved', 'failed', 'timeout', 'abandoned')),
+        passed INTEGER NOT NULL DEFAULT 0,
+        total INTEGER NOT NULL DEFAULT 0,
+        pid INTEGER NOT NULL,
+        hints INTEGER NOT NULL DEFAULT 0,
+        score INTEGER,
+        minutes_allowed INTEGER,
+        planted TEXT
+    );
+    INSERT INTO sessions_v3 (id, kind, kata, mode, started_at, updated_at, ended_at, outcome,
+                             passed, total, pid, hints, score, minutes_allowed)
+        SELECT id, kind, kata, mode, started_at, updated_at, ended_at, outcome,
+               passed, total, pid, hints, score, minutes_allowed FROM sessions;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_v3 RENAME TO sessions;
+    CREATE INDEX sessions_by_kata ON sessions (kata, started_at);",
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -66,6 +93,8 @@ pub enum Kind {
     Kata,
     Check,
     Interview,
+    /// A bug hunt: a known-wrong answer planted for the learner to fix.
+    Hunt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,6 +113,7 @@ impl Kind {
             Kind::Kata => "kata",
             Kind::Check => "check",
             Kind::Interview => "interview",
+            Kind::Hunt => "hunt",
         }
     }
 
@@ -91,6 +121,7 @@ impl Kind {
         match s {
             "check" => Kind::Check,
             "interview" => Kind::Interview,
+            "hunt" => Kind::Hunt,
             _ => Kind::Kata,
         }
     }
@@ -140,6 +171,8 @@ pub struct Session {
     pub hints: u32,
     pub score: Option<i64>,
     pub minutes_allowed: Option<u32>,
+    /// The wrong answer a hunt planted (`wrong/<name>`).
+    pub planted: Option<String>,
 }
 
 impl Session {
@@ -272,6 +305,15 @@ impl History {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Records which wrong answer a hunt planted.
+    pub fn set_planted(&self, id: i64, planted: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sessions SET planted = ?2 WHERE id = ?1",
+            params![id, planted],
+        )?;
+        Ok(())
+    }
+
     /// The latest verdict of a running session.
     pub fn progress(&self, id: i64, verdict: &Verdict) -> Result<()> {
         self.conn.execute(
@@ -338,7 +380,8 @@ impl History {
     /// Every session, oldest first, optionally of one kata.
     pub fn sessions(&self, kata: Option<&str>) -> Result<Vec<Session>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, kind, kata, mode, started_at, ended_at, outcome, passed, total, hints, score, minutes_allowed
+            "SELECT id, kind, kata, mode, started_at, ended_at, outcome, passed, total, hints, score, minutes_allowed,
+                    planted
              FROM sessions WHERE ?1 IS NULL OR kata = ?1 ORDER BY started_at, id",
         )?;
         let rows = stmt.query_map([kata], |r| {
@@ -355,6 +398,7 @@ impl History {
                 hints: r.get(9)?,
                 score: r.get(10)?,
                 minutes_allowed: r.get(11)?,
+                planted: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

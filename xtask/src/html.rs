@@ -136,37 +136,42 @@ fn time_to_solve(html: &mut String, stats: &Stats) {
     html.push_str("</svg>\n");
 }
 
-/// Solve rate per topic: a horizontal bar each.
+/// Solve rate per track, then per tag: a horizontal bar each, for the
+/// groups with attempts.
 fn solve_rates(html: &mut String, stats: &Stats) {
-    html.push_str("<h2>Solve rate, per topic</h2>\n");
-    let (width, bar, left) = (760.0, 26.0, 170.0);
-    let height = bar * stats.topics.len() as f64 + 10.0;
-    let _ = writeln!(
-        html,
-        r#"<svg id="solve-rates" class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="solve rate per topic">"#
-    );
-    for (i, topic) in stats.topics.iter().enumerate() {
-        let y = bar * i as f64 + 4.0;
-        let w = (width - left - 60.0) * topic.solve_rate;
+    for (kind, groups) in [("track", &stats.tracks), ("tag", &stats.tags)] {
+        let _ = writeln!(html, "<h2>Solve rate, per {kind}</h2>");
+        if groups.is_empty() {
+            html.push_str("<p class=\"muted\">No attempts yet.</p>\n");
+            continue;
+        }
+        let (width, bar, left) = (760.0, 26.0, 170.0);
+        let height = bar * groups.len() as f64 + 10.0;
         let _ = writeln!(
             html,
-            r##"<text x="0" y="{:.1}">{}</text><rect class="rate" x="{left}" y="{y:.1}" width="{w:.1}" height="{:.1}" fill="#20bf6b" data-topic="{}" data-rate="{:.2}" data-attempts="{}"><title>{}: {} of {} solved</title></rect><text x="{:.1}" y="{:.1}">{:.0}% of {}</text>"##,
-            y + bar * 0.65,
-            escape(&topic.topic),
-            bar - 8.0,
-            escape(&topic.topic),
-            topic.solve_rate,
-            topic.attempts,
-            escape(&topic.topic),
-            topic.solved,
-            topic.attempts,
-            left + w + 6.0,
-            y + bar * 0.65,
-            topic.solve_rate * 100.0,
-            topic.attempts
+            r#"<svg id="solve-rates-{kind}" class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="solve rate per {kind}">"#
         );
+        for (i, group) in groups.iter().enumerate() {
+            let y = bar * i as f64 + 4.0;
+            let w = (width - left - 60.0) * group.solve_rate;
+            let name = escape(&group.name);
+            let _ = writeln!(
+                html,
+                r##"<text x="0" y="{:.1}">{name}</text><rect class="rate" x="{left}" y="{y:.1}" width="{w:.1}" height="{:.1}" fill="#20bf6b" data-{kind}="{name}" data-rate="{:.2}" data-attempts="{}"><title>{name}: {} of {} solved</title></rect><text x="{:.1}" y="{:.1}">{:.0}% of {}</text>"##,
+                y + bar * 0.65,
+                bar - 8.0,
+                group.solve_rate,
+                group.attempts,
+                group.solved,
+                group.attempts,
+                left + w + 6.0,
+                y + bar * 0.65,
+                group.solve_rate * 100.0,
+                group.attempts
+            );
+        }
+        html.push_str("</svg>\n");
     }
-    html.push_str("</svg>\n");
 }
 
 /// The next four weeks, with the katas due each day (and anything overdue
@@ -204,19 +209,22 @@ fn calendar(html: &mut String, stats: &Stats) {
 
 fn katas_table(html: &mut String, stats: &Stats) {
     html.push_str(
-        "<h2>Katas</h2>\n<table id=\"katas\"><tr><th>kata</th><th>attempts</th><th>solved</th><th>best</th><th>hints</th><th>next review</th></tr>\n",
+        "<h2>Katas</h2>\n<table id=\"katas\"><tr><th>kata</th><th>attempts</th><th>solved</th><th>best</th><th>hints</th><th>bug hunts</th><th>next review</th></tr>\n",
     );
     for k in &stats.katas {
         let _ = writeln!(
             html,
-            "<tr data-kata=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr data-kata=\"{}\" data-hunts=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} of {} fixed</td><td>{}</td></tr>",
             escape(&k.kata),
+            k.hunts,
             escape(&k.title),
             k.attempts,
             k.solved,
             k.best_seconds
                 .map_or_else(|| "-".to_owned(), |s| format!("{:.1} min", s as f64 / 60.0)),
             k.hints_used,
+            k.hunts_solved,
+            k.hunts,
             k.review.as_deref().unwrap_or("-")
         );
     }

@@ -18,8 +18,9 @@ use anyhow::{Result, bail};
 use console::style;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::catalog::{Difficulty, Kata, Workspace};
+use crate::catalog::{Kata, Workspace};
 use crate::check::{self, Options, Reporter, Subject};
+use crate::commands::Filter;
 use crate::history::{self, History, Kind, Outcome, Session};
 use crate::practice::section;
 use crate::review::{self, Review};
@@ -244,7 +245,7 @@ pub fn choose<'a>(
         let (mut tried, mut solved) = (0, 0);
         for kata in candidates
             .iter()
-            .filter(|k| k.meta.topics.iter().any(|t| t == topic))
+            .filter(|k| k.meta.tags.iter().any(|t| t == topic))
         {
             for s in attempts(kata) {
                 tried += 1;
@@ -259,13 +260,13 @@ pub fn choose<'a>(
     };
     let weakest = candidates
         .iter()
-        .flat_map(|k| k.meta.topics.iter())
+        .flat_map(|k| k.meta.tags.iter())
         .map(|t| (rate(t), t))
         .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)))?
         .1;
     let in_topic: Vec<&Kata> = candidates
         .iter()
-        .filter(|k| k.meta.topics.contains(weakest))
+        .filter(|k| k.meta.tags.contains(weakest))
         .collect();
     let last_attempt = |k: &Kata| attempts(k).iter().map(|s| s.started_at).max().unwrap_or(0);
     let oldest = in_topic.iter().map(|k| last_attempt(k)).min()?;
@@ -288,47 +289,57 @@ fn splitmix64(seed: u64) -> u64 {
 pub struct Request<'a> {
     pub minutes: Option<u32>,
     pub kata: Option<&'a str>,
-    pub topic: Option<&'a str>,
-    pub difficulty: Option<Difficulty>,
+    pub filter: Filter<'a>,
     pub seed: Option<u64>,
+}
+
+/// The kata named `slug`, or the one the scheduler picks among those that
+/// pass `filter` and `eligible`.
+pub fn pick_kata(
+    ws: &Workspace,
+    history: &History,
+    slug: Option<&str>,
+    filter: &Filter<'_>,
+    eligible: &dyn Fn(&Kata) -> bool,
+    seed: Option<u64>,
+) -> Result<Kata> {
+    if let Some(slug) = slug {
+        return ws.kata(slug);
+    }
+    let katas = ws.katas()?;
+    if let Err(message) = filter.check_names(&katas) {
+        bail!("{message}");
+    }
+    let candidates: Vec<Kata> = katas
+        .into_iter()
+        .filter(|k| filter.matches(k) && eligible(k))
+        .collect();
+    let sessions = history.sessions(None)?;
+    let mut reviews = HashMap::new();
+    for kata in &candidates {
+        if let Some(review) = history.review(&kata.slug)? {
+            reviews.insert(kata.slug.clone(), review);
+        }
+    }
+    let seed = seed.unwrap_or_else(history::now);
+    match choose(&candidates, &sessions, &reviews, history::now(), seed) {
+        Some(kata) => Ok(kata.clone()),
+        None => bail!(
+            "no kata matches those filters: `cargo xtask list` shows every kata with its track and tags"
+        ),
+    }
 }
 
 pub fn run(ws: &Workspace, request: Request<'_>) -> Result<ExitCode> {
     let history = History::open(ws)?;
-    let kata = match request.kata {
-        Some(slug) => ws.kata(slug)?,
-        None => {
-            let candidates: Vec<Kata> = ws
-                .katas()?
-                .into_iter()
-                .filter(|k| {
-                    request
-                        .topic
-                        .is_none_or(|t| k.meta.topics.iter().any(|kt| kt == t))
-                })
-                .filter(|k| {
-                    request
-                        .difficulty
-                        .as_ref()
-                        .is_none_or(|d| &k.meta.difficulty == d)
-                })
-                .collect();
-            let sessions = history.sessions(None)?;
-            let mut reviews = HashMap::new();
-            for kata in &candidates {
-                if let Some(review) = history.review(&kata.slug)? {
-                    reviews.insert(kata.slug.clone(), review);
-                }
-            }
-            let seed = request.seed.unwrap_or_else(history::now);
-            match choose(&candidates, &sessions, &reviews, history::now(), seed) {
-                Some(kata) => kata.clone(),
-                None => bail!(
-                    "no kata matches those filters: `cargo xtask list` shows every kata and its topics"
-                ),
-            }
-        }
-    };
+    let kata = pick_kata(
+        ws,
+        &history,
+        request.kata,
+        &request.filter,
+        &|_| true,
+        request.seed,
+    )?;
     let minutes = request.minutes.unwrap_or(kata.meta.minutes).max(1);
     let limit = Duration::from_secs(u64::from(minutes) * 60);
 
@@ -498,7 +509,7 @@ fn print_report(
     }
 }
 
-struct WallClock(Instant);
+pub(crate) struct WallClock(pub Instant);
 
 impl Clock for WallClock {
     fn elapsed(&self) -> Duration {
@@ -507,10 +518,10 @@ impl Clock for WallClock {
 }
 
 /// Collapses the burst of events one save makes into one `Saved`.
-struct Debounced {
-    rx: mpsc::Receiver<Event>,
+pub(crate) struct Debounced {
+    pub rx: mpsc::Receiver<Event>,
     /// Events that came in while a save settled, in order.
-    pending: VecDeque<Event>,
+    pub pending: VecDeque<Event>,
 }
 
 impl Iterator for Debounced {
@@ -534,7 +545,7 @@ impl Iterator for Debounced {
     }
 }
 
-fn spawn_ticker(tx: mpsc::Sender<Event>) {
+pub(crate) fn spawn_ticker(tx: mpsc::Sender<Event>) {
     thread::spawn(move || {
         while tx.send(Event::Tick).is_ok() {
             thread::sleep(Duration::from_secs(1));
@@ -547,7 +558,7 @@ fn spawn_ticker(tx: mpsc::Sender<Event>) {
 /// session that ends while a read is pending would break the learner's
 /// shell. Ctrl-C ends the process; the next command records the session as
 /// abandoned.
-fn spawn_keyboard(tx: mpsc::Sender<Event>) {
+pub(crate) fn spawn_keyboard(tx: mpsc::Sender<Event>) {
     thread::spawn(move || {
         for line in std::io::stdin().lock().lines().map_while(Result::ok) {
             let event = match line.trim() {
@@ -562,11 +573,11 @@ fn spawn_keyboard(tx: mpsc::Sender<Event>) {
     });
 }
 
-struct CheckJudge<'a> {
-    ws: &'a Workspace,
-    subject: Subject,
-    opts: Options,
-    bar: ProgressBar,
+pub(crate) struct CheckJudge<'a> {
+    pub ws: &'a Workspace,
+    pub subject: Subject,
+    pub opts: Options,
+    pub bar: ProgressBar,
 }
 
 impl Reporter for CheckJudge<'_> {}
@@ -607,7 +618,7 @@ impl TerminalScreen {
 }
 
 /// `12:34`.
-fn clock_face(d: Duration) -> String {
+pub(crate) fn clock_face(d: Duration) -> String {
     let secs = d.as_secs();
     format!("{:02}:{:02}", secs / 60, secs % 60)
 }

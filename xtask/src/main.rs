@@ -5,11 +5,13 @@ mod attempts;
 mod bank;
 mod catalog;
 mod check;
+mod checkouts;
 mod commands;
 mod compile;
 mod harness;
 mod history;
 mod html;
+mod hunt;
 mod interview;
 mod practice;
 mod pristine;
@@ -47,9 +49,12 @@ struct Cli {
 enum Command {
     /// Every kata, with your status on each.
     List {
-        /// Only katas with this topic.
+        /// Only katas of this track (concurrency, resilience, databases, ...).
         #[arg(long)]
-        topic: Option<String>,
+        track: Option<String>,
+        /// Only katas with this tag.
+        #[arg(long, alias = "topic")]
+        tag: Option<String>,
         /// Only katas of this difficulty.
         #[arg(long, value_enum)]
         difficulty: Option<DifficultyArg>,
@@ -118,15 +123,42 @@ enum Command {
         /// Interview on this kata instead of letting the scheduler choose.
         #[arg(long)]
         kata: Option<String>,
+        /// Only katas of this track.
         #[arg(long)]
-        topic: Option<String>,
+        track: Option<String>,
+        /// Only katas with this tag.
+        #[arg(long, alias = "topic")]
+        tag: Option<String>,
         #[arg(long, value_enum)]
         difficulty: Option<DifficultyArg>,
         /// Makes the choice of kata reproducible.
         #[arg(long)]
         seed: Option<u64>,
+        /// A debugging round instead: a bug from the kata's bank, planted
+        /// for you to find (see `hunt`).
+        #[arg(long)]
+        hunt: bool,
+        /// With --hunt: allow katas you have not solved yet.
+        #[arg(long, requires = "hunt")]
+        spoil: bool,
     },
-    /// Your practice: per kata, per topic, streak and reviews.
+    /// A bug hunt: a working solution with one planted bug, the symptom a
+    /// user reported, and the spec on every save until you have fixed it.
+    Hunt {
+        /// The kata (default: one the scheduler picks among those you have solved).
+        slug: Option<String>,
+        /// Makes the choice of kata and bug reproducible.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Time allowed (default: half the kata's suggested minutes).
+        #[arg(long)]
+        minutes: Option<u32>,
+        /// Hunt on a kata you have not solved: the planted code is most of
+        /// its reference solution.
+        #[arg(long)]
+        spoil: bool,
+    },
+    /// Your practice: per kata, per track and tag, streak and reviews.
     Stats {
         #[arg(long)]
         kata: Option<String>,
@@ -147,9 +179,12 @@ enum Command {
         title: Option<String>,
         #[arg(long, value_enum, default_value = "medium")]
         difficulty: DifficultyArg,
-        /// Comma-separated, e.g. `--topics caching,concurrency`.
-        #[arg(long, value_delimiter = ',')]
-        topics: Vec<String>,
+        /// The kata's track: concurrency, resilience, databases, ...
+        #[arg(long)]
+        track: Option<String>,
+        /// Comma-separated free tags, e.g. `--tags caching,time`.
+        #[arg(long, alias = "topics", value_delimiter = ',')]
+        tags: Vec<String>,
     },
 }
 
@@ -185,9 +220,18 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::List { topic, difficulty } => {
-            commands::list(&ws, topic.as_deref(), difficulty.map(Into::into))
-        }
+        Command::List {
+            track,
+            tag,
+            difficulty,
+        } => commands::list(
+            &ws,
+            &commands::Filter {
+                track: track.as_deref(),
+                tag: tag.as_deref(),
+                difficulty: difficulty.map(Into::into),
+            },
+        ),
         Command::Kata {
             slug,
             fresh,
@@ -223,17 +267,54 @@ fn main() -> ExitCode {
         Command::Interview {
             minutes,
             kata,
-            topic,
+            track,
+            tag,
             difficulty,
             seed,
-        } => interview::run(
-            &ws,
-            interview::Request {
-                minutes,
-                kata: kata.as_deref(),
-                topic: topic.as_deref(),
+            hunt,
+            spoil,
+        } => {
+            let filter = commands::Filter {
+                track: track.as_deref(),
+                tag: tag.as_deref(),
                 difficulty: difficulty.map(Into::into),
+            };
+            if hunt {
+                hunt::run(
+                    &ws,
+                    hunt::Request {
+                        kata: kata.as_deref(),
+                        filter,
+                        seed,
+                        minutes,
+                        spoil,
+                    },
+                )
+            } else {
+                interview::run(
+                    &ws,
+                    interview::Request {
+                        minutes,
+                        kata: kata.as_deref(),
+                        filter,
+                        seed,
+                    },
+                )
+            }
+        }
+        Command::Hunt {
+            slug,
+            seed,
+            minutes,
+            spoil,
+        } => hunt::run(
+            &ws,
+            hunt::Request {
+                kata: slug.as_deref(),
+                filter: commands::Filter::default(),
                 seed,
+                minutes,
+                spoil,
             },
         ),
         Command::Stats { kata, json, html } => {
@@ -244,8 +325,16 @@ fn main() -> ExitCode {
             slug,
             title,
             difficulty,
-            topics,
-        } => scaffold::new(&ws, &slug, title.as_deref(), difficulty.into(), &topics),
+            track,
+            tags,
+        } => scaffold::new(
+            &ws,
+            &slug,
+            title.as_deref(),
+            difficulty.into(),
+            track.as_deref(),
+            &tags,
+        ),
     };
     match result {
         Ok(code) => code,

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use console::style;
 
-use crate::catalog::{Difficulty, Kata, Origin, Workspace, files_under};
+use crate::catalog::{Difficulty, Kata, Origin, TRACKS, Workspace, closest, files_under};
 use crate::{USAGE, pristine};
 
 /// The marker every template placeholder carries; `verify` lists each one
@@ -91,7 +91,8 @@ pub fn new(
     slug: &str,
     title: Option<&str>,
     difficulty: Difficulty,
-    topics: &[String],
+    track: Option<&str>,
+    tags: &[String],
 ) -> Result<ExitCode> {
     let refuse = |why: String| {
         eprintln!(
@@ -102,6 +103,15 @@ pub fn new(
     };
     if let Some(problem) = slug_problem(slug) {
         return refuse(problem);
+    }
+    if let Some(track) = track.filter(|t| !TRACKS.contains(t)) {
+        let suggestion = closest(track, TRACKS)
+            .map(|t| format!(" (did you mean `{t}`?)"))
+            .unwrap_or_default();
+        return refuse(format!(
+            "`{track}` is not a track{suggestion}: one of {}",
+            TRACKS.join(", ")
+        ));
     }
     if let Ok(existing) = ws.kata(slug) {
         return refuse(format!(
@@ -118,17 +128,22 @@ pub fn new(
     }
 
     let title = title.map_or_else(|| title_from(slug), str::to_owned);
-    let topics = if topics.is_empty() {
+    let tags = if tags.is_empty() {
         vec![slug.to_owned()]
     } else {
-        topics.to_vec()
+        tags.to_vec()
     };
+    let track = track.map_or_else(
+        || format!("{MARKER}: one of {}", TRACKS.join(", ")),
+        str::to_owned,
+    );
     let values = [
         ("{{slug}}", slug.to_owned()),
         ("{{crate}}", slug.replace('-', "_")),
         ("{{title}}", title.replace('"', "'")),
         ("{{difficulty}}", difficulty.to_string()),
-        ("{{topics}}", toml::Value::from(topics).to_string()),
+        ("{{track}}", track),
+        ("{{tags}}", toml::Value::from(tags).to_string()),
     ];
     let render = |text: &str| {
         values

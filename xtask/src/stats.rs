@@ -1,4 +1,5 @@
-//! What the history says: per kata, per topic, the practice streak, and what
+//! What the history says: per kata, per track and tag, the practice streak,
+//! the bug hunts, and what
 //! is due for review. `cargo xtask stats` prints it, as text, JSON or an
 //! HTML page (html.rs); `list` shows a kata's status and review date.
 
@@ -19,7 +20,8 @@ const DAY: u64 = 24 * 60 * 60;
 pub struct KataStats {
     pub kata: String,
     pub title: String,
-    pub topics: Vec<String>,
+    pub track: String,
+    pub tags: Vec<String>,
     /// Practice and interview sessions on the learner's code.
     pub attempts: usize,
     pub solved: usize,
@@ -34,11 +36,15 @@ pub struct KataStats {
     pub review: Option<String>,
     /// (unix seconds, seconds to solve) of every solving session, oldest first.
     pub solves: Vec<(u64, u64)>,
+    /// Bug hunts on this kata, and how many found and fixed the bug.
+    pub hunts: usize,
+    pub hunts_solved: usize,
 }
 
+/// Attempts and solves of the katas of one track, or of one tag.
 #[derive(Debug, Clone, Serialize)]
-pub struct TopicStats {
-    pub topic: String,
+pub struct GroupStats {
+    pub name: String,
     pub attempts: usize,
     pub solved: usize,
     pub solve_rate: f64,
@@ -48,7 +54,10 @@ pub struct TopicStats {
 pub struct Stats {
     pub generated_at: u64,
     pub katas: Vec<KataStats>,
-    pub topics: Vec<TopicStats>,
+    /// Only the tracks and tags with at least one attempt: a row of "0% of
+    /// 0" says nothing.
+    pub tracks: Vec<GroupStats>,
+    pub tags: Vec<GroupStats>,
     /// Consecutive days, up to today or yesterday, with a session.
     pub streak_days: u32,
     pub sessions: Vec<Session>,
@@ -86,10 +95,20 @@ pub fn collect(history: &History, katas: &[Kata]) -> Result<Stats> {
             .map(|s| (s.started_at, s.seconds()))
             .collect();
         let review = history.review(&kata.slug)?;
+        let hunts: Vec<&&Session> = mine
+            .iter()
+            .filter(|s| s.kind == Kind::Hunt && s.outcome != Outcome::Running)
+            .collect();
         per_kata.push(KataStats {
             kata: kata.slug.clone(),
             title: kata.meta.title.clone(),
-            topics: kata.meta.topics.clone(),
+            track: kata.meta.track.clone(),
+            tags: kata.meta.tags.clone(),
+            hunts: hunts.len(),
+            hunts_solved: hunts
+                .iter()
+                .filter(|s| s.outcome == Outcome::Solved)
+                .count(),
             attempts: attempts.len(),
             solved: solves.len(),
             best_seconds: solves.iter().map(|(_, secs)| *secs).min(),
@@ -102,34 +121,41 @@ pub fn collect(history: &History, katas: &[Kata]) -> Result<Stats> {
             solves,
         });
     }
-    let mut topics: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for stats in &per_kata {
-        for topic in &stats.topics {
-            let entry = topics.entry(topic).or_default();
-            entry.0 += stats.attempts;
-            entry.1 += stats.solved;
-        }
-    }
-    let topics = topics
-        .into_iter()
-        .map(|(topic, (attempts, solved))| TopicStats {
-            topic: topic.to_owned(),
-            attempts,
-            solved,
-            solve_rate: if attempts == 0 {
-                0.0
-            } else {
-                solved as f64 / attempts as f64
-            },
-        })
-        .collect();
+    let tracks = groups(&per_kata, |k| vec![k.track.as_str()]);
+    let tags = groups(&per_kata, |k| k.tags.iter().map(String::as_str).collect());
     Ok(Stats {
         generated_at: now,
         streak_days: streak(&sessions, now),
         katas: per_kata,
-        topics,
+        tracks,
+        tags,
         sessions,
     })
+}
+
+/// Attempts and solves summed per group (`of` names a kata's groups), for
+/// the groups that have any attempt.
+fn groups<'a>(
+    katas: &'a [KataStats],
+    of: impl Fn(&'a KataStats) -> Vec<&'a str>,
+) -> Vec<GroupStats> {
+    let mut sums: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for kata in katas {
+        for name in of(kata) {
+            let entry = sums.entry(name).or_default();
+            entry.0 += kata.attempts;
+            entry.1 += kata.solved;
+        }
+    }
+    sums.into_iter()
+        .filter(|(_, (attempts, _))| *attempts > 0)
+        .map(|(name, (attempts, solved))| GroupStats {
+            name: name.to_owned(),
+            attempts,
+            solved,
+            solve_rate: solved as f64 / attempts as f64,
+        })
+        .collect()
 }
 
 /// Consecutive days (UTC) with at least one session on the learner's code,
@@ -197,39 +223,45 @@ fn print_text(stats: &Stats) {
     println!(
         "{}",
         style(format!(
-            "{:<22} {:>8} {:>6} {:>9} {:>9} {:>5}  {}",
-            "KATA", "ATTEMPTS", "SOLVED", "BEST", "LAST", "HINTS", "NEXT REVIEW"
+            "{:<22} {:>8} {:>6} {:>9} {:>9} {:>5} {:>7}  {}",
+            "KATA", "ATTEMPTS", "SOLVED", "BEST", "LAST", "HINTS", "HUNTS", "NEXT REVIEW"
         ))
         .bold()
     );
     for k in &stats.katas {
         println!(
-            "{:<22} {:>8} {:>6} {:>9} {:>9} {:>5}  {}",
+            "{:<22} {:>8} {:>6} {:>9} {:>9} {:>5} {:>7}  {}",
             k.kata,
             k.attempts,
             k.solved,
             minutes(k.best_seconds),
             minutes(k.last_seconds),
             k.hints_used,
+            format!("{}/{}", k.hunts_solved, k.hunts),
             k.review.as_deref().unwrap_or("-")
         );
     }
-    println!(
-        "\n{}",
-        style(format!(
-            "{:<22} {:>8} {:>6} {:>10}",
-            "TOPIC", "ATTEMPTS", "SOLVED", "SOLVE RATE"
-        ))
-        .bold()
-    );
-    for t in &stats.topics {
+    for (title, groups) in [("TRACK", &stats.tracks), ("TAG", &stats.tags)] {
+        if groups.is_empty() {
+            continue;
+        }
         println!(
-            "{:<22} {:>8} {:>6} {:>9.0}%",
-            t.topic,
-            t.attempts,
-            t.solved,
-            t.solve_rate * 100.0
+            "\n{}",
+            style(format!(
+                "{title:<22} {:>8} {:>6} {:>10}",
+                "ATTEMPTS", "SOLVED", "SOLVE RATE"
+            ))
+            .bold()
         );
+        for g in groups {
+            println!(
+                "{:<22} {:>8} {:>6} {:>9.0}%",
+                g.name,
+                g.attempts,
+                g.solved,
+                g.solve_rate * 100.0
+            );
+        }
     }
     println!("\nStreak: {} day(s) of practice.", stats.streak_days);
 }

@@ -12,7 +12,7 @@ use anyhow::Result;
 use console::style;
 
 use crate::bank::{self, Answer, Form, Side};
-use crate::catalog::{Kata, Workspace};
+use crate::catalog::{Kata, TRACKS, Workspace, closest};
 use crate::check::{self, Options, Report, Subject};
 use crate::commands::exit_code;
 use crate::practice::section;
@@ -68,8 +68,28 @@ pub fn run(ws: &Workspace, slugs: &[String]) -> Result<ExitCode> {
             caught: Vec::new(),
         })
         .collect();
-    for kata in &katas {
-        gates.push(gate(ws, kata)?);
+    // One line per kata as it finishes, so that a CI log shows progress
+    // through a gate that takes minutes; the table comes at the end.
+    for (i, kata) in katas.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let gate = gate(ws, kata)?;
+        println!(
+            "verify [{}/{}] {}: {} · reference {} · stub {} · wrong {} · right {} ({:.0} s)",
+            i + 1,
+            katas.len(),
+            gate.slug,
+            if gate.breaches.is_empty() {
+                "ok".to_owned()
+            } else {
+                format!("{} breach(es)", gate.breaches.len())
+            },
+            gate.reference,
+            gate.stub,
+            gate.wrong,
+            gate.right,
+            started.elapsed().as_secs_f64()
+        );
+        gates.push(gate);
     }
     print_report(&gates);
     let failed = gates.iter().filter(|g| !g.breaches.is_empty()).count();
@@ -319,8 +339,18 @@ fn document_breaches(kata: &Kata) -> Result<Vec<String>> {
         }
     }
     let meta = &kata.meta;
-    if meta.title.trim().is_empty() || meta.minutes == 0 || meta.topics.is_empty() {
-        breaches.push("[package.metadata.kata] needs a title, minutes and topics".to_owned());
+    if meta.title.trim().is_empty() || meta.minutes == 0 || meta.tags.is_empty() {
+        breaches.push("[package.metadata.kata] needs a title, minutes and tags".to_owned());
+    }
+    if !TRACKS.contains(&meta.track.as_str()) {
+        let suggestion = closest(&meta.track, TRACKS)
+            .map(|t| format!(" (did you mean `{t}`?)"))
+            .unwrap_or_default();
+        breaches.push(format!(
+            "[package.metadata.kata] track = \"{}\" is not a track{suggestion}: one of {}",
+            meta.track,
+            TRACKS.join(", ")
+        ));
     }
     if meta.hints.len() < MIN_HINTS {
         breaches.push(format!(

@@ -5,7 +5,7 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -187,7 +187,6 @@ fn quitting_an_interview_with_q_records_it_as_abandoned_and_keeps_the_attempt() 
     let attempt = "pub fn greet(name: &str) -> String { format!(\"Hi {name}\") }\n";
     fs::write(pack.path().join("katas/greeter/src/lib.rs"), attempt).unwrap();
     wait_for(&out, "specs pass", Duration::from_secs(60));
-    use std::io::Write;
     writeln!(child.stdin.as_mut().unwrap(), "q").unwrap();
     assert_eq!(wait_exit(&mut child, Duration::from_secs(30)), 1);
     assert_eq!(
@@ -366,8 +365,8 @@ fn the_stats_page_renders_in_a_headless_browser_with_the_sessions_in_its_charts(
     let bar = dom
         .split("<rect")
         .skip(1)
-        .find(|r| r.contains(r#"data-topic="strings""#))
-        .unwrap_or_else(|| panic!("a bar for the topic `strings`:\n{dom}"));
+        .find(|r| r.contains(r#"data-tag="strings""#))
+        .unwrap_or_else(|| panic!("a bar for the tag `strings`:\n{dom}"));
     assert!(
         bar.contains(r#"data-rate="1.00""#),
         "greeter's only attempt was solved: {bar}"
@@ -396,5 +395,115 @@ fn the_stats_page_renders_in_a_headless_browser_with_the_sessions_in_its_charts(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
         "a rendered page, {} bytes",
         png.len()
+    );
+}
+
+fn hunt(fixture: &Fixture, pack: &Path, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut command = vec!["--pack", pack.to_str().expect("a UTF-8 path"), "hunt"];
+    command.extend_from_slice(args);
+    let mut child = fixture
+        .command(&command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the hunt starts");
+    let out = lines(&mut child);
+    (child, out)
+}
+
+#[test]
+fn a_hunt_is_refused_on_an_unsolved_kata_unless_spoiled() {
+    let fixture = Fixture::new();
+    let pack = fixture.pack();
+    let stub = fs::read_to_string(pack.path().join("katas/greeter/src/lib.rs")).unwrap();
+    let run = fixture.xtask(&["--pack", pack.path().to_str().unwrap(), "hunt", "greeter"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("you have not solved greeter yet")
+            && run.stderr().contains("--spoil"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        fs::read_to_string(pack.path().join("katas/greeter/src/lib.rs")).unwrap(),
+        stub,
+        "nothing was planted"
+    );
+    let none = fixture.xtask(&["--pack", pack.path().to_str().unwrap(), "hunt"]);
+    assert_eq!(none.code(), 2, "no solved kata to hunt on");
+    assert!(none.stderr().contains("--spoil"), "{}", none.stderr());
+}
+
+#[test]
+fn a_spoiled_hunt_shows_the_symptom_withholds_names_until_a_clue_and_ends_with_the_bug() {
+    let fixture = Fixture::new();
+    let pack = fixture.pack();
+    let attempt = "pub fn greet(name: &str) -> String { name.to_owned() }\n";
+    let src = pack.path().join("katas/greeter/src/lib.rs");
+    fs::write(&src, attempt).unwrap();
+    let (mut child, out) = hunt(
+        &fixture,
+        pack.path(),
+        &["greeter", "--spoil", "--minutes", "3", "--seed", "1"],
+    );
+    let brief = wait_for(&out, "1/2 specs pass", Duration::from_secs(120));
+    assert!(brief.contains("Bug hunt · Greeter · 3 minutes"), "{brief}");
+    assert!(
+        brief.contains("the front page says \"Hello, !\" to visitors"),
+        "the symptom, not the bug:\n{brief}"
+    );
+    assert!(
+        !brief.contains("greets_a_stranger"),
+        "names withheld:\n{brief}"
+    );
+    assert!(
+        fs::read_to_string(&src).unwrap().contains("&& false"),
+        "the bug is planted in the learner's src/"
+    );
+
+    writeln!(child.stdin.as_mut().unwrap(), "h").unwrap();
+    let clue = wait_for(&out, "Clue 1/3", Duration::from_secs(30));
+    let clue = clue + &wait_for(&out, "greets_a_stranger", Duration::from_secs(30));
+    assert!(
+        clue.contains("greets_a_stranger_when_the_name_is_empty"),
+        "{clue}"
+    );
+
+    fs::write(&src, GREETER).unwrap();
+    let code = wait_exit(&mut child, Duration::from_secs(120));
+    let report = out.try_iter().collect::<Vec<_>>().join("\n");
+    assert_eq!(code, 0, "a fixed bug exits 0:\n{report}");
+    assert!(report.contains("Bug hunt over: fixed"), "{report}");
+    assert!(report.contains("clues used     1"), "{report}");
+    assert!(report.contains("Why candidates write it"), "{report}");
+    assert!(
+        report.contains("+    if name.is_empty() && false {"),
+        "the patch:\n{report}"
+    );
+
+    let stats = stats(&fixture, pack.path());
+    let hunts: Vec<&Value> = sessions_of(&stats, "greeter")
+        .into_iter()
+        .filter(|s| s["kind"] == "hunt")
+        .collect();
+    assert_eq!(hunts.len(), 1, "{stats:#}");
+    assert_eq!(hunts[0]["outcome"], "solved");
+    assert_eq!(hunts[0]["planted"], "wrong/no_stranger.patch");
+    let greeter = stats["katas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kata"] == "greeter")
+        .unwrap();
+    assert_eq!(
+        (greeter["hunts"].as_u64(), greeter["hunts_solved"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let archived = archived_attempts_of(fixture.root(), "greeter");
+    assert_eq!(archived.len(), 1, "the attempt before the hunt is archived");
+    assert_eq!(
+        fs::read_to_string(archived[0].join("src/lib.rs")).unwrap(),
+        attempt
     );
 }

@@ -284,7 +284,7 @@ fn names_follow_ups_by_their_test_function() {
 
 mod choosing {
     use super::*;
-    use crate::catalog::{Metadata, Origin};
+    use crate::catalog::{Difficulty, Metadata, Origin};
     use std::path::PathBuf;
 
     fn kata(slug: &str, topics: &[&str]) -> Kata {
@@ -298,7 +298,8 @@ mod choosing {
                 title: slug.to_owned(),
                 difficulty: Difficulty::Medium,
                 minutes: 30,
-                topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+                track: "concurrency".to_owned(),
+                tags: topics.iter().map(|t| (*t).to_owned()).collect(),
                 hints: Vec::new(),
                 followups: Vec::new(),
                 spec_timeout_secs: 10,
@@ -320,6 +321,7 @@ mod choosing {
             hints: 0,
             score: None,
             minutes_allowed: None,
+            planted: None,
         }
     }
 

@@ -167,7 +167,11 @@ pub fn spec<'a>(verdict: &'a Value, name: &str) -> &'a Value {
 }
 
 pub fn archived_attempts(root: &Path) -> Vec<PathBuf> {
-    let dir = root.join(".katas/attempts/adder");
+    archived_attempts_of(root, "adder")
+}
+
+pub fn archived_attempts_of(root: &Path, kata: &str) -> Vec<PathBuf> {
+    let dir = root.join(".katas/attempts").join(kata);
     let mut found: Vec<PathBuf> = fs::read_dir(&dir)
         .map(|entries| entries.map(|e| e.unwrap().path()).collect())
         .unwrap_or_default();
