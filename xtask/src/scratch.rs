@@ -3,7 +3,7 @@
 //! patched reference, or a whole `lib.rs`). The verify gate judges those
 //! without touching the learner's files.
 //!
-//! A scratch crate lives in `target/xtask/scratch/<slug>/`, outside the
+//! A scratch crate lives in `target/xtask/scratch/<slug>/<name>/`, outside the
 //! workspace, so it is its own workspace: the kata's manifest is rewritten
 //! with every `workspace = true` dependency spelled out. It reuses the
 //! kata's spec files in place and the workspace's Cargo.lock and target
@@ -15,24 +15,34 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use toml::{Table, Value};
 
-use crate::bank::Files;
+use crate::bank::{Answer, Files};
 use crate::catalog::{Kata, Workspace};
 use crate::check::Subject;
 use crate::pristine;
 use crate::verdict::Mode;
 
-/// A scratch crate whose `src/` is `files` (an answer from the bank, see
-/// `bank::Answer::materialise`), or the pristine stub when `None`.
-pub fn subject(ws: &Workspace, kata: &Kata, files: Option<Files>) -> Result<Subject> {
+/// A scratch crate holding the kata's pristine stub.
+pub fn stub(ws: &Workspace, kata: &Kata) -> Result<Subject> {
+    subject(ws, kata, "stub", pristine::stub_files(kata)?)
+}
+
+/// A scratch crate holding one answer of the kata's bank, materialised
+/// (a patched reference, or a whole `lib.rs` beside the stub's files).
+pub fn answer(ws: &Workspace, kata: &Kata, answer: &Answer) -> Result<Subject> {
+    let name = format!("{}-{}", answer.side.dir_name(), answer.name);
+    subject(ws, kata, &name, answer.materialise(kata)?)
+}
+
+/// Each scratch crate has a directory of its own, so that its build stays
+/// cached until the answer, the spec or the reference changes, and two
+/// answers of one kata can be judged at once.
+fn subject(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subject> {
     let dir = ws
         .target_dir()
         .join("xtask")
         .join("scratch")
-        .join(&kata.slug);
-    let files = match files {
-        Some(files) => files,
-        None => pristine::stub_files(kata)?,
-    };
+        .join(&kata.slug)
+        .join(name);
     remove_all_but(
         &dir.join("src"),
         &files.iter().map(|(p, _)| dir.join(p)).collect::<Vec<_>>(),

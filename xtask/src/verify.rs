@@ -155,7 +155,7 @@ fn gate(ws: &Workspace, kata: &Kata) -> Result<KataGate> {
                     kata.slug,
                     kata.slug
                 ));
-                (scratch::subject(ws, kata, None)?, true)
+                (scratch::stub(ws, kata)?, true)
             }
         }
     };
@@ -218,8 +218,8 @@ impl BankGate {
             for answer in &wrong {
                 header_breaches(answer, breaches)?;
                 let label = answer.label();
-                let files = match answer.materialise(kata) {
-                    Ok(files) => files,
+                let subject = match scratch::answer(ws, kata, answer) {
+                    Ok(subject) => subject,
                     Err(err) => {
                         breaches.push(format!(
                             "{err:#}: update the patch to the reference as it is now (the bug it carries still applies?)"
@@ -227,7 +227,6 @@ impl BankGate {
                         continue;
                     }
                 };
-                let subject = scratch::subject(ws, kata, Some(files))?;
                 let verdict = judge(ws, &subject, &label, &early)?.verdict;
                 if let Some(errors) = &verdict.compile_error {
                     breaches.push(format!("{label} does not compile:\n{errors}"));
@@ -242,7 +241,7 @@ impl BankGate {
             }
             for answer in &right {
                 let label = answer.label();
-                let subject = scratch::subject(ws, kata, Some(answer.materialise(kata)?))?;
+                let subject = scratch::answer(ws, kata, answer)?;
                 let verdict = judge(ws, &subject, &label, &Options::default())?.verdict;
                 if let Some(errors) = &verdict.compile_error {
                     breaches.push(format!("{label} does not compile:\n{errors}"));

@@ -153,7 +153,7 @@ fn judge(ws: &Workspace, kata: &Kata, chosen: &[Answer]) -> Result<ExitCode> {
         if let Some(symptom) = &header.symptom {
             println!("  {} {symptom}", style("symptom:").dim());
         }
-        let subject = scratch::subject(ws, kata, Some(answer.materialise(kata)?))?;
+        let subject = scratch::answer(ws, kata, answer)?;
         let verdict = run_check(ws, &subject, &opts)?;
         all_caught &= verdict.failed > 0 || verdict.compile_error.is_some();
         ui::print_verdict_as(&verdict, "this wrong answer", 1);
@@ -168,7 +168,7 @@ fn repeat(ws: &Workspace, kata: &Kata, chosen: &[Answer], times: u32) -> Result<
     let times = times.max(1);
     let mut unreliable = Vec::new();
     for answer in chosen {
-        let subject = scratch::subject(ws, kata, Some(answer.materialise(kata)?))?;
+        let subject = scratch::answer(ws, kata, answer)?;
         let mut caught = 0;
         let mut catchers = String::new();
         for run in 0..times {
