@@ -291,11 +291,18 @@ pub fn bless(ws: &Workspace, slugs: &[String]) -> Result<ExitCode> {
 pub fn test(ws: &Workspace) -> Result<ExitCode> {
     println!(
         "{}",
-        style("== the CLI's own tests: cargo test -p xtask").bold()
+        style("== the CLI's and the spec probes' own tests: cargo test -p xtask -p spec-probes --all-features").bold()
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["test", "--package", "xtask"])
+        .args([
+            "test",
+            "--package",
+            "xtask",
+            "--package",
+            "spec-probes",
+            "--all-features",
+        ])
         .current_dir(&ws.root)
         .status()
         .context("running cargo test -p xtask")?;

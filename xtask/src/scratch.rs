@@ -116,7 +116,7 @@ fn manifest(kata: &Kata) -> Result<String> {
             .map(|(name, spec)| {
                 (
                     name.clone(),
-                    resolve_dependency(spec, inherited.get(name), &kata.dir),
+                    resolve_dependency(spec, inherited.get(name), &kata.dir, &kata.root),
                 )
             })
             .collect()
@@ -197,7 +197,12 @@ fn manifest(kata: &Kata) -> Result<String> {
 
 /// One dependency with workspace inheritance resolved: the workspace's spec,
 /// plus the features the kata adds, with relative paths made absolute.
-fn resolve_dependency(spec: &Value, inherited: Option<&Value>, kata_dir: &Path) -> Value {
+fn resolve_dependency(
+    spec: &Value,
+    inherited: Option<&Value>,
+    kata_dir: &Path,
+    workspace_root: &Path,
+) -> Value {
     let Some(table) = spec.as_table() else {
         return spec.clone();
     };
@@ -216,7 +221,15 @@ fn resolve_dependency(spec: &Value, inherited: Option<&Value>, kata_dir: &Path) 
             t.insert("version".into(), version.clone().into());
             t
         }
-        Some(Value::Table(t)) => t.clone(),
+        Some(Value::Table(t)) => {
+            let mut t = t.clone();
+            // A path in [workspace.dependencies] is the workspace root's.
+            if let Some(path) = t.get("path").and_then(Value::as_str) {
+                let absolute = workspace_root.join(path);
+                t.insert("path".into(), path_value(&absolute));
+            }
+            t
+        }
         _ => Table::new(),
     };
     if let Some(Value::Array(extra)) = table.get("features") {

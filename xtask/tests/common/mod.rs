@@ -89,6 +89,8 @@ pub fn workspace_copy(name: &str) -> tempfile::TempDir {
     );
     fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
     fs::copy(here.join("../Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
+    // The spec probes every kata may use, as the templates do.
+    copy_tree(&here.join("../support"), &dir.path().join("support"));
     dir
 }
 
