@@ -11,7 +11,14 @@
 //! passes every functional test. The missing piece is compaction: rebuild
 //! the log from the live stamps once it holds, say, twice the capacity.
 //!
+//! Symptom: the cache's memory climbs steadily with read traffic while the
+//! number of entries stays at its capacity.
+//!
 //! Caught by: `followup_memory_stays_proportional_to_capacity_however_many_operations`.
+//!
+//! Whole file: the bug lives in a different design, recency kept as a log of
+//! every use with lazy deletion instead of the reference's linked list; the
+//! reference has no log that could be left uncompacted.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;

@@ -11,8 +11,15 @@
 //! stamp to key (O(log n) per operation where O(1) is asked; the spec does
 //! not time it, the bench shows it).
 //!
+//! Symptom: turning on the dashboard that peeks at every cached key makes
+//! the application's real hot keys start getting evicted.
+//!
 //! Caught by: `peek_does_not_change_which_entry_is_evicted` and
 //! `lru_agrees_with_a_list_in_recency_order`.
+//!
+//! Whole file: `peek(&self)` cannot touch the reference's slab; refreshing
+//! recency from `&self` takes a different design, with the order behind a
+//! `RefCell` apart from the values, as this answer has.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};

@@ -8,9 +8,16 @@
 //! Why candidates write it: thread-per-request is the first design most of
 //! us met, and every functional test passes.
 //!
+//! Symptom: during a traffic spike the server's thread count climbs into the
+//! thousands and it runs out of memory exactly when it is busiest.
+//!
 //! Caught by: `never_runs_more_than_n_jobs_at_once` and
 //! `runs_every_job_on_one_of_its_n_worker_threads` (and, when the threads
 //! happen to finish out of order, by the submission-order specs).
+//!
+//! Whole file: there is no pool in this design at all (a thread per job,
+//! joined at drop): the reference's workers and queue would have to be torn
+//! out, not changed.
 
 mod sync;
 
