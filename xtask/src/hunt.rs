@@ -147,7 +147,7 @@ pub fn run(ws: &Workspace, request: Request<'_>) -> Result<ExitCode> {
         bail!("{} has no wrong answer to plant", kata.slug);
     };
     let header = answer.header()?;
-    let planted = answer.materialise(&kata)?;
+    let planted = without_bug_notes(answer.materialise(&kata)?);
     let buggy_files = changed_files(&kata, answer, &planted)?;
     let minutes = request
         .minutes
@@ -211,6 +211,42 @@ pub fn run(ws: &Workspace, request: Request<'_>) -> Result<ExitCode> {
     } else {
         ExitCode::from(FAILED)
     })
+}
+
+/// The planted files without the `// BUG: ...` notes a patch leaves for
+/// its readers: in a hunt they would give the bug away. A note is a comment
+/// that starts with `BUG`, with the comment lines that continue it, or the
+/// same at the end of a line of code.
+pub fn without_bug_notes(files: bank::Files) -> bank::Files {
+    files
+        .into_iter()
+        .map(|(path, bytes)| {
+            let Ok(text) = String::from_utf8(bytes.clone()) else {
+                return (path, bytes);
+            };
+            let mut out = String::with_capacity(text.len());
+            let mut in_note = false;
+            for line in text.split_inclusive('\n') {
+                let trimmed = line.trim_start();
+                if trimmed.starts_with("// BUG") {
+                    in_note = true;
+                    continue;
+                }
+                if in_note && trimmed.starts_with("//") && !trimmed.starts_with("///") {
+                    continue;
+                }
+                in_note = false;
+                match line.find("// BUG") {
+                    Some(at) => {
+                        out.push_str(line[..at].trim_end());
+                        out.push('\n');
+                    }
+                    None => out.push_str(line),
+                }
+            }
+            (path, out.into_bytes())
+        })
+        .collect()
 }
 
 /// The files where the planted code differs from the reference: where the
@@ -481,6 +517,20 @@ mod tests {
             choose_answer(&answers, &all, 7).map(|a| &a.name)
         );
         assert!(choose_answer(&[], &[], 1).is_none());
+    }
+
+    #[test]
+    fn bug_notes_are_taken_out_of_the_planted_code() {
+        let files = vec![(
+            "src/lib.rs".to_owned(),
+            b"fn live(age: u64, ttl: u64) -> bool {\n    // BUG: `<=` keeps it one instant\n    // too long.\n    age <= ttl // BUG: should be <\n}\n// A comment that stays.\n"
+                .to_vec(),
+        )];
+        let planted = without_bug_notes(files);
+        assert_eq!(
+            String::from_utf8_lossy(&planted[0].1),
+            "fn live(age: u64, ttl: u64) -> bool {\n    age <= ttl\n}\n// A comment that stays.\n"
+        );
     }
 
     #[test]
