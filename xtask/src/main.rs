@@ -13,6 +13,7 @@ mod history;
 mod html;
 mod hunt;
 mod interview;
+mod measure;
 mod practice;
 mod pristine;
 mod review;
@@ -168,6 +169,23 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
+    /// Maintainers: time edit-to-verdict (touch, then `cargo xtask check`)
+    /// over several edits, optionally beside another command.
+    Measure {
+        slug: String,
+        /// Edit the reference and check it, instead of the stub.
+        #[arg(long)]
+        solution: bool,
+        #[arg(long, default_value_t = 7)]
+        edits: u32,
+        /// Another command to time the same way, alternating with ours
+        /// (run by `sh -c`), e.g. `rustlings run iterators2`.
+        #[arg(long, requires = "touch")]
+        against: Option<String>,
+        /// The file to touch before each run of --against.
+        #[arg(long, requires = "against")]
+        touch: Option<PathBuf>,
+    },
     /// Records `count` check sessions as fast as it can: the CLI's tests kill
     /// it mid-write, or run two at once, to prove the history survives.
     #[command(name = "__stress-history", hide = true)]
@@ -321,6 +339,22 @@ fn main() -> ExitCode {
             stats::run(&ws, kata.as_deref(), json, html.as_deref())
         }
         Command::StressHistory { count } => history::stress(&ws, count),
+        Command::Measure {
+            slug,
+            solution,
+            edits,
+            against,
+            touch,
+        } => measure::run(
+            &ws,
+            &measure::Request {
+                slug: &slug,
+                solution,
+                edits,
+                against: against.as_deref(),
+                touch: touch.as_deref(),
+            },
+        ),
         Command::New {
             slug,
             title,
