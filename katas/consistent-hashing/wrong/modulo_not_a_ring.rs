@@ -7,6 +7,14 @@
 //! Why candidates write it: it is the obvious way to shard, and it balances
 //! keys perfectly. It is the very problem consistent hashing solves.
 //!
+//! Symptom: removing one of ten cache nodes sends almost every key to a
+//! different node: the cache hit rate collapses and the database behind it
+//! is flooded.
+//!
+//! Whole file: not a ring at all: a sorted member list and `hash % n`, with
+//! no points and no virtual nodes. Nothing of the reference's ring is left
+//! to patch; it is the design consistent hashing replaces.
+//!
 //! Caught by: `removing_a_node_moves_only_that_nodes_keys`,
 //! `adding_a_node_moves_keys_only_to_the_new_node`,
 //! `node_for_matches_the_known_answers_of_the_specified_hash` and

@@ -6,11 +6,18 @@
 //! bucket is drawn on every whiteboard, and floating point is right to
 //! fifteen digits, which is never enough at an exact edge.
 //!
+//! Symptom: a client pacing itself exactly at the documented rate is
+//! refused now and then, and `Retry-After` is off by a few nanoseconds.
+//!
 //! Caught by: `polling_faster_than_the_refill_still_earns_every_token`
 //! (`every_10ms_at_ten_per_second`, `every_300ms_at_one_per_second`),
 //! `retry_after_is_the_wait_until_the_missing_tokens_are_due`,
 //! `admits_a_request_exactly_when_its_token_is_due` (`one_per_nanosecond`)
 //! and `followup_retry_after_is_exact_to_the_nanosecond`.
+//!
+//! Whole file: the bug is the representation itself, an `f64` count of
+//! tokens in every field and method, where the reference keeps an integer
+//! level of token-nanoseconds; there is no one line to change.
 
 use std::time::{Duration, Instant};
 
