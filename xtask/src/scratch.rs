@@ -33,10 +33,16 @@ pub fn answer(ws: &Workspace, kata: &Kata, answer: &Answer) -> Result<Subject> {
     subject(ws, kata, &name, answer.materialise(kata)?)
 }
 
-/// Each scratch crate has a directory of its own, so that its build stays
-/// cached until the answer, the spec or the reference changes, and two
-/// answers of one kata can be judged at once.
+/// Each scratch crate has a directory and a package name of its own
+/// (`<slug>-<name>`, its library still called `<slug>` for the spec), so
+/// that its build stays cached until the answer, the spec or the reference
+/// changes, and two answers of one kata can be judged at once. The name
+/// matters: every scratch crate is a workspace root of its own, and Cargo
+/// hashes a path package relative to its root, so same-named scratch crates
+/// would share one unit, and Cargo, trusting modification times, would
+/// judge one answer with another's binary.
 fn subject(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subject> {
+    let package = format!("{}-{}", kata.slug, name.replace('_', "-"));
     let dir = ws
         .target_dir()
         .join("xtask")
@@ -50,7 +56,10 @@ fn subject(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subj
     for (path, bytes) in &files {
         write_if_changed(&dir.join(path), bytes)?;
     }
-    write_if_changed(&dir.join("Cargo.toml"), manifest(kata)?.as_bytes())?;
+    write_if_changed(
+        &dir.join("Cargo.toml"),
+        manifest(kata, &package)?.as_bytes(),
+    )?;
     let lock = kata.root.join("Cargo.lock");
     if lock.exists() && !dir.join("Cargo.lock").exists() {
         fs::copy(&lock, dir.join("Cargo.lock"))?;
@@ -59,7 +68,7 @@ fn subject(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subj
         kata: kata.clone(),
         mode: Mode::Kata,
         manifest: dir.join("Cargo.toml"),
-        package: kata.slug.clone(),
+        package,
         features: Vec::new(),
     })
 }
@@ -102,7 +111,7 @@ fn read_toml(path: &Path) -> Result<Table> {
 /// resolved, paths made absolute, the reference a plain dependency (wrong
 /// answers may re-export its correct parts), and the spec files referenced
 /// where they are.
-fn manifest(kata: &Kata) -> Result<String> {
+fn manifest(kata: &Kata, package_name: &str) -> Result<String> {
     let root = read_toml(&kata.root.join("Cargo.toml"))?;
     let kata_manifest = read_toml(&kata.manifest())?;
     let inherited = root
@@ -124,7 +133,7 @@ fn manifest(kata: &Kata) -> Result<String> {
 
     let mut out = Table::new();
     let mut package = Table::new();
-    package.insert("name".into(), kata.slug.clone().into());
+    package.insert("name".into(), package_name.into());
     package.insert("version".into(), "0.0.0".into());
     package.insert("edition".into(), "2024".into());
     package.insert("publish".into(), false.into());
@@ -178,6 +187,7 @@ fn manifest(kata: &Kata) -> Result<String> {
         .collect();
     out.insert("test".into(), tests.into());
     let mut lib = Table::new();
+    lib.insert("name".into(), kata.slug.replace('-', "_").into());
     lib.insert("test".into(), false.into());
     out.insert("lib".into(), lib.into());
     if let Some(lints) = root.get("workspace").and_then(|w| w.get("lints")) {

@@ -260,7 +260,7 @@ fn verify_reports_every_breach_of_a_kata_that_misses_the_standard() {
         "the reference fails `a_spec_that_nothing_passes`",
         "the reference fails `adds_zero_without_hanging` (Timeout)",
         "README.md has no `## Requirements` section",
-        "wrong/ holds 1 known-wrong answers",
+        "wrong/ holds 2 known-wrong answers",
         "the stub compiles with a warning",
         "right/overflowing.rs is a correct answer but fails `a_spec_that_nothing_passes`",
     ] {
@@ -479,6 +479,23 @@ fn wrong_shows_each_known_wrong_answer_with_its_bug_and_what_catches_it() {
     assert!(
         out.contains("reports_overflow_as_none"),
         "the spec that catches it:\n{out}"
+    );
+    // Two answers, two different bugs, judged one after the other: each by
+    // its own build (scratch crates of one kata must not share a binary).
+    let catchers = |name: &str| {
+        out.lines()
+            .skip_while(|l| !l.starts_with(&format!("wrong/{name}.patch")))
+            .find(|l| l.contains("also failing") || l.contains("✗"))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert!(
+        catchers("plus_one").contains("adds_two_small_numbers"),
+        "plus_one is caught by its own spec:\n{out}"
+    );
+    assert!(
+        !catchers("wrapping").contains("adds_two_small_numbers"),
+        "wrapping adds two small numbers right:\n{out}"
     );
     let typo = fixture.xtask(&["wrong", "adder", "wraping"]);
     assert_eq!(typo.code(), 2);
