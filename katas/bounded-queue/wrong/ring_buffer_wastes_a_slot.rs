@@ -8,6 +8,15 @@
 //! Why candidates write it: the one-slot-wasted ring buffer is the version
 //! everyone remembers, and with capacity 100 nobody notices 99.
 //!
+//! Symptom: a queue configured for 100 jobs makes producers wait at 99,
+//! and one configured for a single job blocks every push for ever.
+//!
+//! Whole file: the bug lives in a hand-rolled ring buffer (slots, head,
+//! tail and the "one slot apart" full test), a different storage from the
+//! reference's `VecDeque`; as a patch it would replace the queue's storage
+//! wholesale, and a `capacity - 1` in the reference would be a bug nobody
+//! writes.
+//!
 //! Caught by: `holds_exactly_capacity_items_then_try_push_hands_the_item_back`,
 //! `push_does_not_wait_while_there_is_room`,
 //! `each_pop_frees_exactly_one_slot_and_order_survives_wrapping_around`,

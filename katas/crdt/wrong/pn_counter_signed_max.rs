@@ -6,9 +6,16 @@
 //! down on a decrement, so the maximum keeps the older, larger value: a peer
 //! that saw +5 and then receives "+5 -3" keeps 5. Decrements are lost.
 //!
+//! Symptom: stock levels on some replicas ignore recent decrements after a
+//! sync and never come back down.
+//!
 //! Caught by: `pn_counter_keeps_decrements_made_after_a_state_was_shared`,
 //! `pn_counter_replicas_converge_to_increments_minus_decrements` and
 //! `followup_a_merge_shows_exactly_the_updates_either_side_had_seen`.
+//!
+//! Whole file: the bug is the representation, one signed count per replica in
+//! place of the reference's two grow-only counters; the type has to be
+//! rebuilt, not edited.
 
 use std::collections::BTreeMap;
 

@@ -7,10 +7,17 @@
 //! is final: an element can never be added back, and a remove beats an add
 //! made concurrently (remove wins) instead of losing to it.
 //!
+//! Symptom: once an item has been removed from a cart it can never be added
+//! back, on any replica.
+//!
 //! Caught by: `or_set_can_add_an_element_again_after_removing_it`,
 //! `or_set_keeps_an_add_concurrent_with_a_remove`,
 //! `or_set_replicas_converge_to_the_adds_no_remove_observed` and
 //! `followup_or_set_an_add_concurrent_with_a_remove_wins_in_any_history`.
+//!
+//! Whole file: a 2P-Set (added and removed sets of elements, no tags, no
+//! causal context) is a different CRDT from the reference's dotted OR-Set;
+//! there is no small change from one to the other.
 
 use std::collections::BTreeSet;
 

@@ -11,11 +11,19 @@
 //! Why candidates write it: moving "the whole leader's job" into the spawned
 //! task reads well, and a test with two callers spaced apart passes.
 //!
+//! Symptom: when a hot key expires, the backend still gets one identical
+//! query per concurrent request, as if there were no request coalescing at
+//! all.
+//!
 //! Caught by: `concurrent_callers_of_one_key_share_one_load`,
 //! `different_keys_load_independently_and_at_the_same_time`,
 //! `agrees_with_a_model_of_one_load_per_key_in_flight` (callers arriving at
 //! the same instant; callers a few milliseconds apart find the flight
 //! registered, which is why the race survives casual testing).
+//!
+//! Whole file: the bug belongs to the other design, where the load runs in a
+//! spawned task that registers its own flight; the reference runs the load in
+//! the leader's task and has no such task to move the registration into.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -10,9 +10,17 @@
 //! the load is done" is the algorithm as said aloud; that an async function
 //! may stop at any `.await` and never run the rest is the lesson.
 //!
+//! Symptom: after one client times out while loading a key, every later
+//! request for that key hangs until the service is restarted.
+//!
 //! Caught by: `followup_cancelling_the_leader_does_not_strand_its_waiters`,
 //! `followup_a_call_after_every_caller_gave_up_gets_a_fresh_result`,
 //! `followup_a_panicking_loader_strands_nobody`.
+//!
+//! Whole file: the map holds each flight's sender and there is no leader
+//! guard at all, a different design from the reference's guarded leader with
+//! receivers in the map; deleting the guard from the reference would make
+//! waiters spin on a closed channel, not the hang this answer shows.
 
 use std::collections::HashMap;
 use std::future::Future;

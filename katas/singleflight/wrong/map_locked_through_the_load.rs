@@ -13,10 +13,18 @@
 //! across an `.await` makes the future not `Send`); the async mutex compiles
 //! and quietly serialises everything.
 //!
+//! Symptom: requests for different keys are served one at a time, and a slow
+//! load of one key stalls the whole service.
+//!
 //! Caught by: `concurrent_callers_of_one_key_share_one_load`,
 //! `callers_arriving_during_the_load_wait_for_it`,
 //! `different_keys_load_independently_and_at_the_same_time`,
 //! `agrees_with_a_model_of_one_load_per_key_in_flight`, and more.
+//!
+//! Whole file: holding the map's lock through the load needs an async
+//! (`tokio::sync::Mutex`) map, a different design; the reference's
+//! `std::sync::Mutex` guard cannot be held across the `.await` in a spawned
+//! future at all.
 
 use std::collections::HashMap;
 use std::future::Future;
