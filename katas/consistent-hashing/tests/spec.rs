@@ -278,6 +278,138 @@ fn nodes_lists_each_member_once_in_byte_order() {
     );
 }
 
+#[test]
+fn a_node_name_may_contain_the_label_separator() {
+    // Virtual node labels are "<node>#<i>", but a node's name is any string:
+    // "redis#eu-1" is a member in its own right, not a label of "redis".
+    let members = ["redis#eu-1", "redis#eu-2", "shard#2#1"];
+    let mut ring = ring_of(40, &members);
+    let mut model = ModelRing::new(40);
+    for node in members {
+        model.add(node);
+    }
+    let keys: Vec<String> = (0..300).map(|i| format!("user:{i}")).collect();
+    for key in &keys {
+        assert_eq!(
+            owned(ring.node_for(key)),
+            model.node_for(key.as_bytes()),
+            "on a ring of {members:?} (40 virtual nodes each), {key:?} belongs to the owner of \
+             the first point at or after its own: a member's whole name, '#' and all, never the \
+             part of a label before its first '#'"
+        );
+        assert_eq!(
+            owned_all(ring.replicas(key, 2)),
+            model.replicas(key.as_bytes(), 2),
+            "on a ring of {members:?}, the 2 replicas of {key:?} should be members, by their \
+             whole names"
+        );
+    }
+    assert!(
+        ring.remove_node("redis#eu-1"),
+        "removing the member \"redis#eu-1\" should return true"
+    );
+    model.remove("redis#eu-1");
+    assert_eq!(
+        ring.nodes(),
+        vec!["redis#eu-2", "shard#2#1"],
+        "after removing \"redis#eu-1\", nodes() should list the other two members"
+    );
+    for key in &keys {
+        assert_eq!(
+            owned(ring.node_for(key)),
+            model.node_for(key.as_bytes()),
+            "once \"redis#eu-1\" has left, {key:?} should go to one of the remaining members \
+             {:?}, as the first point at or after its own says: every one of the virtual \
+             nodes of \"redis#eu-1\" must leave with it",
+            model.nodes()
+        );
+    }
+}
+
+#[test]
+fn a_ring_needs_at_least_one_virtual_node_per_node() {
+    let ring = ring_of(1, &["solo"]);
+    assert_eq!(
+        ring.node_for("user:42"),
+        Some("solo"),
+        "a ring of one node with one virtual node should send \"user:42\" to it"
+    );
+    let zero = std::panic::catch_unwind(|| HashRing::new(0));
+    assert!(
+        zero.is_err(),
+        "HashRing::new(0) should panic: a node with no virtual node owns no point of the ring, \
+         so a ring of members would answer no node for every key (a configuration typo that \
+         must fail at start-up, not at the first lookup)"
+    );
+}
+
+/// Two node names whose 64-bit FNV-1a values are equal (found by a collision
+/// search), so that every virtual node of one shares its point with the
+/// virtual node of the same index of the other: `"AyNKI1Q2rEH#i"` and
+/// `"Oc1AR7wi5zE#i"` hash alike for every `i`. In byte order the first is
+/// the smaller.
+const COLLIDING: [&str; 2] = ["AyNKI1Q2rEH", "Oc1AR7wi5zE"];
+
+#[test]
+fn followup_a_point_shared_by_two_nodes_belongs_to_the_smaller_name() {
+    let [smaller, larger] = COLLIDING;
+    for i in [0, 1, 7, 19] {
+        assert_eq!(
+            spec_hash(format!("{smaller}#{i}").as_bytes()),
+            spec_hash(format!("{larger}#{i}").as_bytes()),
+            "(the spec's colliding names should share every point: a bug in the spec)"
+        );
+    }
+    // The larger name joins first: a tie broken by join order, or by a
+    // stable sort on the point alone, gives its keys to the wrong node.
+    for order in [[larger, smaller], [smaller, larger]] {
+        let ring = ring_of(20, &order);
+        for i in 0..200 {
+            let key = format!("user:{i}");
+            assert_eq!(
+                ring.node_for(&key),
+                Some(smaller),
+                "every point of {larger:?} is also a point of {smaller:?}: where two virtual \
+                 nodes share a point, the one of the smaller name (in byte order) comes first, \
+                 so {key:?} belongs to {smaller:?}, whichever joined first (they joined in the \
+                 order {order:?})"
+            );
+            assert_eq!(
+                ring.replicas(&key, 2),
+                vec![smaller, larger],
+                "on a ring of {order:?} sharing every point, the 2 replicas of {key:?} should \
+                 be the smaller name, then the larger (joined in the order {order:?})"
+            );
+        }
+    }
+    // Beside a third node, the answers still match a model that orders a
+    // shared point by name, whatever the order of joining and leaving.
+    let mut model = ModelRing::new(20);
+    for node in ["cache-a", smaller, larger] {
+        model.add(node);
+    }
+    let mut ring = ring_of(20, &[larger, "cache-a", smaller]);
+    ring.remove_node(smaller);
+    ring.add_node(smaller);
+    for i in 0..300 {
+        let key = format!("user:{i}");
+        assert_eq!(
+            owned(ring.node_for(&key)),
+            model.node_for(key.as_bytes()),
+            "on a ring of \"cache-a\", {smaller:?} and {larger:?} (which share every point; \
+             {smaller:?} left and joined again last), {key:?} belongs to the first point at or \
+             after its own, and a shared point to the smaller name"
+        );
+        assert_eq!(
+            owned_all(ring.replicas(&key, 3)),
+            model.replicas(key.as_bytes(), 3),
+            "on a ring of \"cache-a\", {smaller:?} and {larger:?} (which share every point), \
+             the 3 replicas of {key:?} should follow the points in order, a shared point's \
+             smaller name first"
+        );
+    }
+}
+
 /// Answers computed from the specified hash: `(key, node_for, replicas(key, 3))`.
 type Known = (&'static str, &'static str, [&'static str; 3]);
 

@@ -170,6 +170,73 @@ fn lww_register_is_empty_until_the_first_write() {
     );
 }
 
+#[rstest]
+#[case::timestamp_zero_by_replica_zero(0, 0)]
+#[case::timestamp_zero_by_the_largest_replica(0, ReplicaId::MAX)]
+#[case::the_largest_timestamp_by_replica_zero(u64::MAX, 0)]
+#[case::the_largest_timestamp_by_the_largest_replica(u64::MAX, ReplicaId::MAX)]
+fn lww_register_holds_its_first_write_whatever_its_timestamp_and_replica(
+    #[case] timestamp: u64,
+    #[case] replica: ReplicaId,
+) {
+    let mut register = LwwRegister::new();
+    register.set("first", timestamp, replica);
+    assert_eq!(
+        register.get(),
+        Some(&"first"),
+        "an empty register written at timestamp {timestamp} by replica {replica} should hold \
+         that write: nothing was written before it"
+    );
+    let mut empty = LwwRegister::new();
+    empty.merge(&register);
+    assert_eq!(
+        empty.get(),
+        Some(&"first"),
+        "an empty register that merges a state holding a write at timestamp {timestamp} by \
+         replica {replica} should hold that write"
+    );
+}
+
+#[rstest]
+#[case::across_two_to_the_32(u32::MAX as u64, 1u64 << 32)]
+#[case::milliseconds_since_1970_across_a_multiple_of_two_to_the_32(
+    400 * (1u64 << 32) - 1,
+    400 * (1u64 << 32)
+)]
+#[case::near_the_top_of_u64_across_a_multiple_of_two_to_the_32(
+    u64::MAX - (1u64 << 32),
+    u64::MAX - 0xFFFF_FFFF
+)]
+#[case::at_the_top_of_u64(u64::MAX - 1, u64::MAX)]
+fn lww_register_compares_whole_timestamps_up_to_u64_max(#[case] earlier: u64, #[case] later: u64) {
+    // The earlier write comes from the larger replica id: only the whole
+    // timestamp can put it first.
+    for (first, second) in [
+        (("earlier", earlier, 9), ("later", later, 1)),
+        (("later", later, 1), ("earlier", earlier, 9)),
+    ] {
+        let mut local = LwwRegister::new();
+        local.set(first.0, first.1, first.2);
+        local.set(second.0, second.1, second.2);
+        assert_eq!(
+            local.get(),
+            Some(&"later"),
+            "writes at {earlier} (replica 9) and {later} (replica 1), set in the order \
+             {first:?} then {second:?}: the later timestamp should win"
+        );
+        let (mut a, mut b) = (LwwRegister::new(), LwwRegister::new());
+        a.set(first.0, first.1, first.2);
+        b.set(second.0, second.1, second.2);
+        a.merge(&b);
+        assert_eq!(
+            a.get(),
+            Some(&"later"),
+            "a register holding {first:?} that merges one holding {second:?}: the write at \
+             {later} should win over the one at {earlier}"
+        );
+    }
+}
+
 #[test]
 fn lww_register_keeps_the_write_with_the_latest_timestamp_whatever_the_arrival_order() {
     let mut a = LwwRegister::new();
@@ -304,6 +371,43 @@ fn or_set_adds_and_removes_elements() {
         cart.elements(),
         set_of(&["banana"]),
         "removing cherry, which was never added, should change nothing"
+    );
+}
+
+#[test]
+fn or_set_a_replica_that_restarts_and_catches_up_still_tags_its_adds_anew() {
+    // Replica 1 adds x and y; replica 2 receives them and removes x.
+    let mut before_restart = OrSet::new();
+    before_restart.add("x", 1);
+    before_restart.add("y", 1);
+    let mut peer = OrSet::new();
+    peer.merge(&before_restart);
+    peer.remove(&"x");
+    // Replica 1 restarts with an empty state and catches up from replica 2,
+    // then adds x again and z.
+    let mut restarted = OrSet::new();
+    restarted.merge(&peer);
+    restarted.add("x", 1);
+    restarted.add("z", 1);
+    assert_eq!(
+        restarted.elements(),
+        BTreeSet::from(["x", "y", "z"]),
+        "replica 1, restarted and caught up from replica 2 (y; x removed), then adding x and z"
+    );
+    peer.merge(&restarted);
+    assert_eq!(
+        peer.elements(),
+        BTreeSet::from(["x", "y", "z"]),
+        "replica 1 restarted, caught up from replica 2, then added x again and z: replica 2 \
+         should see both adds after merging its state; every add gets a tag never used \
+         before, and the tags replica 1 used before its restart are in the state it caught \
+         up from"
+    );
+    restarted.merge(&peer);
+    assert_eq!(
+        restarted.elements(),
+        BTreeSet::from(["x", "y", "z"]),
+        "replica 1 should keep its own new adds after merging replica 2's state back"
     );
 }
 

@@ -566,6 +566,9 @@ fn resolving_an_unknown_code_is_not_found() {
 #[case::a_slash("../etc/")]
 #[case::sql("' OR 1=")]
 #[case::not_ascii("00000é")]
+#[case::seven_characters_one_a_unicode_letter("000000é")]
+#[case::full_width_letters("ＡＢＣＤＥＦＧ")]
+#[case::a_unicode_digit("000000٣")]
 fn resolving_a_malformed_code_is_invalid(#[case] code: &str) {
     let mut shortener = in_memory(Strategy::Counter);
     shorten(&mut shortener, "https://example.com/");
@@ -813,6 +816,42 @@ fn lists_every_bucket_including_empty_ones() {
         shortener.clicks(&code, 500, 400, 60).ok(),
         Some(vec![]),
         "a range that ends before it starts should have no buckets"
+    );
+}
+
+/// 2⁶³: half of the u64 range.
+const HALF: u64 = 1 << 63;
+
+#[rstest]
+#[case::one_bucket_for_all_time(0, 1000, u64::MAX, vec![(0, 2)])]
+#[case::the_whole_u64_range_in_two_buckets(0, u64::MAX, HALF, vec![(0, 2), (HALF, 0)])]
+#[case::a_range_that_ends_at_u64_max(u64::MAX - 100, u64::MAX, 60, vec![(u64::MAX - 100, 0), (u64::MAX - 40, 0)])]
+#[case::a_bucket_wider_than_what_is_left(u64::MAX - 10, u64::MAX, u64::MAX - 1, vec![(u64::MAX - 10, 0)])]
+fn counts_clicks_in_buckets_of_any_width_up_to_u64_max(
+    #[case] from: u64,
+    #[case] to: u64,
+    #[case] width: u64,
+    #[case] expected: Vec<(u64, u64)>,
+) {
+    let mut shortener = in_memory(Strategy::Counter);
+    let code = shorten(&mut shortener, "https://example.com/");
+    for at in [10, 500] {
+        shortener
+            .click(&code, at)
+            .unwrap_or_else(|e| panic!("a click on {code:?} at {at} should be recorded: {e:?}"));
+    }
+    let counted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        shortener.clicks(&code, from, to, width)
+    }));
+    assert!(
+        matches!(&counted, Ok(Ok(buckets)) if *buckets == expected),
+        "clicks at 10 and 500, counted from {from} to {to} in buckets of {width}s, should be \
+         {expected:?} (any width above zero is a bucket, and nothing may overflow near \
+         u64::MAX), but were {}",
+        match &counted {
+            Ok(result) => format!("{result:?}"),
+            Err(_) => "a panic".to_owned(),
+        }
     );
 }
 
