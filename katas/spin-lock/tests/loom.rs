@@ -242,3 +242,23 @@ fn followup_lock_and_try_lock_exclude_each_other() {
         );
     });
 }
+
+#[test]
+fn followup_debug_never_reads_the_value_while_another_thread_holds_the_lock() {
+    check(|| {
+        let lock = Arc::new(SpinLock::new(0usize));
+        let writer = {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.lock() += 1)
+        };
+        // Loom reports a "Causality violation" if Debug reads the value
+        // while the other thread may be writing it: Debug must take the lock
+        // (try_lock) to read it, not check the flag and then read.
+        let shown = format!("{lock:?}");
+        assert!(
+            shown.contains("<locked>") || shown.contains('0') || shown.contains('1'),
+            "{{:?}} of a lock should show its value or <locked>, got {shown:?}"
+        );
+        writer.join().expect("the writing thread panicked");
+    });
+}

@@ -303,6 +303,26 @@ fn no_increment_is_lost_when_threads_race_for_the_lock() {
 // ──────────────────── Release on every path, panics included ────────────────────
 
 #[test]
+fn get_mut_and_into_inner_reach_the_value_even_after_a_guard_was_leaked() {
+    let value = within(
+        "get_mut() and into_inner() after mem::forget(guard)",
+        || {
+            let mut lock = SpinLock::new(vec![1]);
+            std::mem::forget(lock.lock());
+            lock.get_mut().push(2);
+            lock.into_inner()
+        },
+    );
+    assert_eq!(
+        value,
+        [1, 2],
+        "after a guard was leaked with mem::forget, get_mut() should still reach the value at \
+         once: `&mut self` already proves nobody else has it, so it must not take the lock \
+         (which a leaked guard keeps held for ever)"
+    );
+}
+
+#[test]
 fn releases_the_lock_when_the_holder_panics() {
     let (panicked, after) = within("lock(), panic while holding it, then try_lock()", || {
         let lock = SpinLock::new(0u32);
@@ -435,6 +455,62 @@ fn followup_debug_shows_the_value_or_locked_without_waiting() {
     assert_eq!(
         guard, "[7, 8]",
         "{{:?}} of a guard should be the value's own Debug"
+    );
+}
+
+/// A value whose `Debug` panics: a bug in a value's own formatting must not
+/// cost the lock around it.
+struct PanicsWhenFormatted;
+
+impl std::fmt::Debug for PanicsWhenFormatted {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("this value's Debug panics");
+    }
+}
+
+/// A writer that refuses every write, as a log sink on a closed pipe does.
+struct ClosedPipe;
+
+impl std::fmt::Write for ClosedPipe {
+    fn write_str(&mut self, _: &str) -> std::fmt::Result {
+        Err(std::fmt::Error)
+    }
+}
+
+#[test]
+fn followup_debug_gives_the_lock_back_when_formatting_fails_or_panics() {
+    let (failed, after_error, panicked, after_panic) = within(
+        "formatting a lock into a failing writer, and a value whose Debug panics",
+        || {
+            use std::fmt::Write as _;
+            let lock = SpinLock::new(vec![7u32]);
+            let failed = write!(ClosedPipe, "{lock:?}").is_err();
+            let after_error = lock.try_lock().map(|guard| guard.clone());
+            let panicking = SpinLock::new(PanicsWhenFormatted);
+            let panicked =
+                panic::catch_unwind(AssertUnwindSafe(|| format!("{panicking:?}"))).is_err();
+            let after_panic = panicking.try_lock().is_some();
+            (failed, after_error, panicked, after_panic)
+        },
+    );
+    assert!(
+        failed,
+        "{{:?}} of a lock into a writer that refuses every write should report the error"
+    );
+    assert_eq!(
+        after_error,
+        Some(vec![7]),
+        "after {{:?}} of a free lock failed on its writer (a log line to a closed pipe), the \
+         lock should be free again: Debug must give the lock back on the error path too"
+    );
+    assert!(
+        panicked,
+        "formatting a value whose Debug panics should panic"
+    );
+    assert!(
+        after_panic,
+        "after the value's own Debug panicked while the lock was being formatted, the lock \
+         should be free again: take it with a guard, whose drop runs while the panic unwinds"
     );
 }
 
