@@ -372,7 +372,10 @@ fn allowed_errors(balances: &[i64], from: usize, to: usize, amount: i64) -> Vec<
     if from >= balances.len() || to >= balances.len() {
         allowed.push("UnknownAccount");
     }
-    if allowed.is_empty() && balances[from] < amount {
+    // The README: when several errors apply, any one of them is correct. An
+    // existing source holding less than the amount is short of funds even if
+    // the destination is unknown or the same account.
+    if from < balances.len() && balances[from] < amount {
         allowed.push("InsufficientFunds");
     }
     allowed

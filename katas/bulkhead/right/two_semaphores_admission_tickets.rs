@@ -1,0 +1,185 @@
+//! Right: the obvious answer is one semaphore of `max_concurrent` permits plus an atomic count of
+//! queued calls bounded with a compare-and-swap. This one uses two semaphores and no queue
+//! counter at all: an admission semaphore of `max_concurrent + max_queued` tickets, taken with
+//! `try_acquire` (no ticket: `Rejected`, before any `.await`), and the run semaphore of
+//! `max_concurrent` permits, awaited fairly under the deadline. A call holds its ticket from
+//! admission to the end, so `queued()` is derived: tickets out minus calls running. Every
+//! ticket, permit and count is a guard; the deadline travels in a `task_local!`.
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+tokio::task_local! {
+    static DEADLINE: Instant;
+}
+
+/// Why a call through a [`Bulkhead`] did not produce a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BulkheadError {
+    /// Every permit was taken and the queue was full: the call was refused
+    /// at once, without waiting and without running.
+    Rejected,
+    /// The call's deadline passed, while it waited in the queue or while it
+    /// ran; what it was doing was dropped.
+    TimedOut,
+}
+
+impl fmt::Display for BulkheadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BulkheadError::Rejected => "rejected: the bulkhead and its queue are full",
+            BulkheadError::TimedOut => "timed out before the call completed",
+        })
+    }
+}
+
+impl Error for BulkheadError {}
+
+/// A compartment that limits the calls into one dependency: at most
+/// `max_concurrent` run at once, at most `max_queued` wait for a turn (first
+/// come, first served), and any more are rejected at once.
+///
+/// Shared between tasks with an `Arc` (so it must be `Send + Sync`); every
+/// method takes `&self`.
+#[derive(Debug)]
+pub struct Bulkhead {
+    /// `max_concurrent + max_queued` tickets: a call holds one from admission to its end.
+    admission: Semaphore,
+    capacity: usize,
+    /// `max_concurrent` permits: a call holds one while it runs.
+    permits: Semaphore,
+    running: AtomicUsize,
+}
+
+/// Decrements its counter when dropped, however the call ends.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Counted(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Bulkhead {
+    /// A bulkhead that runs at most `max_concurrent` calls at once and lets
+    /// at most `max_queued` more wait for a turn.
+    pub fn new(max_concurrent: usize, max_queued: usize) -> Self {
+        // Beyond tokio's limit of permits the bound cannot be reached anyway.
+        let capacity = max_concurrent.saturating_add(max_queued).min(Semaphore::MAX_PERMITS);
+        Bulkhead {
+            admission: Semaphore::new(capacity),
+            capacity,
+            permits: Semaphore::new(max_concurrent.min(Semaphore::MAX_PERMITS)),
+            running: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `f()` in the compartment and returns its output.
+    ///
+    /// - A free permit: `f` runs at once.
+    /// - No free permit: the call waits in the queue, first come first
+    ///   served; if `max_queued` calls already wait, it fails at once
+    ///   (no waiting at all) with [`BulkheadError::Rejected`] and `f` is
+    ///   never called.
+    /// - Its deadline is `now + timeout`, or the [`current_deadline`] it runs
+    ///   under if that is earlier. The deadline covers the wait in the queue
+    ///   *and* the run: when it passes, the call fails with
+    ///   [`BulkheadError::TimedOut`] and `f`'s future is dropped. A call
+    ///   whose deadline has already passed fails at once without calling
+    ///   `f`. A timeout too large to add to the clock (`Duration::MAX`) is no
+    ///   timeout of its own.
+    /// - `f`'s future runs with the call's deadline as its
+    ///   [`current_deadline`], so the calls it makes end by then too.
+    /// - Cancel-safe: dropping the returned future (or aborting its task),
+    ///   while it waits or while it runs, frees its queue slot or its permit
+    ///   at once. So do a timeout, a panic in `f`, and a normal return.
+    pub async fn call<F, Fut, T>(&self, timeout: Duration, f: F) -> Result<T, BulkheadError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let start = Instant::now();
+        let deadline = earlier(start.checked_add(timeout), current_deadline());
+        if deadline.is_some_and(|d| d <= start) {
+            return Err(BulkheadError::TimedOut);
+        }
+        // Admission: a ticket now, or no call at all. No `.await` before this point.
+        let Ok(_ticket) = self.admission.try_acquire() else {
+            return Err(BulkheadError::Rejected);
+        };
+        // The turn: fair (first come, first served), bounded by the deadline.
+        let acquire = self.permits.acquire();
+        let _permit = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, acquire)
+                .await
+                .map_err(|_| BulkheadError::TimedOut)?,
+            None => acquire.await,
+        }
+        .expect("the semaphore is never closed");
+        let _running = Counted::enter(&self.running);
+        match deadline {
+            Some(deadline) => {
+                if deadline <= Instant::now() {
+                    return Err(BulkheadError::TimedOut);
+                }
+                tokio::time::timeout_at(deadline, DEADLINE.scope(deadline, f()))
+                    .await
+                    .map_err(|_| BulkheadError::TimedOut)
+            }
+            None => Ok(f().await),
+        }
+    }
+
+    /// How many calls hold a permit (are running) now.
+    pub fn in_flight(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// How many calls wait in the queue for a permit now.
+    pub fn queued(&self) -> usize {
+        let admitted = self.capacity - self.admission.available_permits();
+        admitted.saturating_sub(self.running.load(Ordering::SeqCst))
+    }
+}
+
+/// The deadline the current task runs under: that of the innermost
+/// [`Bulkhead::call`] or [`with_deadline`] around the calling code, or
+/// `None` outside any.
+///
+/// It belongs to the task (look at `tokio::task_local!`): a task spawned
+/// inside a call does not inherit it; pass it on with [`with_deadline`].
+pub fn current_deadline() -> Option<Instant> {
+    DEADLINE.try_with(|deadline| *deadline).ok()
+}
+
+/// Runs `fut` with `deadline` as its [`current_deadline`], or with the
+/// current one if that is earlier (a scope never extends the deadline it
+/// runs in), so that every bulkhead call inside it ends by then. It does
+/// not time `fut` out by itself.
+///
+/// This is how a deadline arrives from outside (a request's `grpc-timeout`
+/// header, say) or crosses into a spawned task.
+pub async fn with_deadline<Fut: Future>(deadline: Instant, fut: Fut) -> Fut::Output {
+    let deadline = earlier(Some(deadline), current_deadline()).unwrap_or(deadline);
+    DEADLINE.scope(deadline, fut).await
+}
