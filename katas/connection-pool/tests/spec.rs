@@ -1140,3 +1140,299 @@ fn followup_a_slow_connect_does_not_block_returning_or_lending_idle_connections(
         "the slow connect should then open connection 1"
     );
 }
+
+// ─────────────── slow checks and closes, panics, long waits ───────────────
+
+/// What a `Stalling` manager shares with its connections and the spec: while
+/// told to, a validity check or a close says it has started and waits until
+/// the spec releases it (a health check or a teardown stuck on the network).
+#[derive(Default)]
+struct Stall {
+    fake: Fake,
+    hold_checks: AtomicBool,
+    hold_closes: AtomicBool,
+    panic_next_connect: AtomicBool,
+    panic_next_check: AtomicBool,
+    started: Mutex<Option<Sender<()>>>,
+    release: Mutex<Option<Receiver<()>>>,
+}
+
+impl Stall {
+    /// A stall gate, and the spec's ends of it: "started" and "release".
+    fn new() -> (Arc<Stall>, Receiver<()>, Sender<()>) {
+        let (started_tx, started_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel();
+        let stall = Stall {
+            started: Mutex::new(Some(started_tx)),
+            release: Mutex::new(Some(release_rx)),
+            ..Stall::default()
+        };
+        (Arc::new(stall), started_rx, release_tx)
+    }
+
+    fn wait_for_release(&self) {
+        if let Some(started) = self.started.lock().expect("lock").as_ref() {
+            let _ = started.send(());
+        }
+        if let Some(release) = self.release.lock().expect("lock").as_ref() {
+            // Bounded, so that a spec that fails never leaves a thread behind.
+            let _ = release.recv_timeout(WAITER_TIMEOUT);
+        }
+    }
+}
+
+/// A manager over a `Stall`.
+struct Stalling(Arc<Stall>);
+
+/// A fake connection whose close may stall.
+struct StallConn {
+    id: usize,
+    _conn: FakeConn,
+    stall: Arc<Stall>,
+}
+
+impl Drop for StallConn {
+    fn drop(&mut self) {
+        if self.stall.hold_closes.load(SeqCst) {
+            self.stall.wait_for_release();
+        }
+    }
+}
+
+impl Manager for Stalling {
+    type Connection = StallConn;
+    type Error = Refused;
+
+    fn connect(&self) -> Result<StallConn, Refused> {
+        if self.0.panic_next_connect.swap(false, SeqCst) {
+            panic!("the database driver panicked in connect");
+        }
+        let conn = self.0.fake.connect()?;
+        Ok(StallConn {
+            id: conn.id,
+            _conn: conn,
+            stall: Arc::clone(&self.0),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut StallConn) -> bool {
+        if self.0.panic_next_check.swap(false, SeqCst) {
+            panic!("the database driver panicked in is_valid");
+        }
+        if self.0.hold_checks.load(SeqCst) {
+            self.0.wait_for_release();
+        }
+        self.0.fake.is_valid(&mut conn._conn)
+    }
+}
+
+#[test]
+fn followup_a_slow_validity_check_does_not_block_returning_or_state() {
+    let (stall, started, release) = Stall::new();
+    let pool = Pool::new(Stalling(Arc::clone(&stall)), 2);
+    let a = pool
+        .get_timeout(PATIENCE)
+        .expect("a pool of 2 lends a first connection");
+    let b = pool
+        .get_timeout(PATIENCE)
+        .expect("a pool of 2 lends a second connection");
+    drop(a);
+    stall.hold_checks.store(true, SeqCst);
+    thread::scope(|s| {
+        let (checked_tx, checked) = mpsc::channel();
+        let pool = &pool;
+        s.spawn(move || {
+            let _ = checked_tx.send(pool.get_timeout(WAITER_TIMEOUT).map(|c| c.id));
+        });
+        answer(
+            &started,
+            PATIENCE,
+            "a checkout with one idle connection should check it with is_valid",
+        );
+        let (done_tx, done) = mpsc::channel();
+        s.spawn(move || {
+            drop(b);
+            let _ = done_tx.send(pool.state());
+        });
+        let state = answer(
+            &done,
+            PATIENCE,
+            "returning a connection and reading state() while another thread's is_valid \
+             is slow (is_valid must not run under the pool's lock)",
+        );
+        assert_eq!(state.connections, 2, "two connections are open");
+        let _ = release.send(());
+        assert_eq!(
+            answer(
+                &checked,
+                PATIENCE,
+                "the slow validity check, once let through"
+            ),
+            Ok(0),
+            "the checked idle connection 0 should then be lent"
+        );
+    });
+}
+
+#[test]
+fn followup_closing_a_broken_connection_does_not_block_the_pool() {
+    let (stall, started, release) = Stall::new();
+    let pool = Pool::new(Stalling(Arc::clone(&stall)), 2);
+    let mut a = pool
+        .get_timeout(PATIENCE)
+        .expect("a pool of 2 lends a first connection");
+    let b = pool
+        .get_timeout(PATIENCE)
+        .expect("a pool of 2 lends a second connection");
+    stall.hold_closes.store(true, SeqCst);
+    thread::scope(|s| {
+        let pool = &pool;
+        s.spawn(move || {
+            a.mark_broken();
+            drop(a);
+        });
+        answer(
+            &started,
+            PATIENCE,
+            "a connection marked broken should be closed when it is returned",
+        );
+        let (done_tx, done) = mpsc::channel();
+        s.spawn(move || {
+            drop(b);
+            let again = pool.get_timeout(WAITER_TIMEOUT).map(|c| c.id);
+            let _ = done_tx.send((again, pool.state()));
+        });
+        let (again, _) = answer(
+            &done,
+            PATIENCE,
+            "returning and checking out connection 1 while a broken connection is slowly \
+             being closed (a connection's destructor must not run under the pool's lock)",
+        );
+        assert_eq!(
+            again,
+            Ok(1),
+            "the returned connection 1 should be lent again at once"
+        );
+        stall.hold_closes.store(false, SeqCst);
+        let _ = release.send(());
+    });
+}
+
+#[test]
+fn followup_a_connect_or_validity_check_that_panics_gives_its_slot_back() {
+    let (stall, _started, _release) = Stall::new();
+    let pool = Pool::new(Stalling(Arc::clone(&stall)), 1);
+
+    stall.panic_next_connect.store(true, SeqCst);
+    let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
+        let _ = pool.get_timeout(Duration::ZERO);
+    }));
+    assert!(
+        panicked.is_err(),
+        "the manager's panic in connect should reach the caller"
+    );
+    assert_eq!(
+        pool.state(),
+        State {
+            connections: 0,
+            idle: 0
+        },
+        "after connect panicked, the pool of 1 should count no connection"
+    );
+    let conn = pool
+        .get_timeout(Duration::ZERO)
+        .map(|c| c.id)
+        .map_err(|e| format!("{e:?}"));
+    assert_eq!(
+        conn,
+        Ok(0),
+        "after connect panicked, the slot should be free for the next checkout"
+    );
+
+    stall.panic_next_check.store(true, SeqCst);
+    let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
+        let _ = pool.get_timeout(Duration::ZERO);
+    }));
+    assert!(
+        panicked.is_err(),
+        "the manager's panic in is_valid should reach the caller"
+    );
+    assert_eq!(
+        pool.state().connections,
+        0,
+        "after is_valid panicked, the checked connection should be closed and its slot freed"
+    );
+    let conn = pool
+        .get_timeout(Duration::ZERO)
+        .map(|c| c.id)
+        .map_err(|e| format!("{e:?}"));
+    assert_eq!(
+        conn,
+        Ok(1),
+        "after is_valid panicked, the slot should be free to open a new connection"
+    );
+}
+
+#[test]
+fn a_checkout_that_waits_with_duration_max_gets_the_returned_connection() {
+    let pool = Pool::new(Fake::default(), 1);
+    let held = pool
+        .get_timeout(PATIENCE)
+        .expect("a pool of 1 lends one connection");
+    thread::scope(|s| {
+        let (got_tx, got) = mpsc::channel();
+        let pool = &pool;
+        s.spawn(move || {
+            let _ = got_tx.send(
+                pool.get_timeout(Duration::MAX)
+                    .map(|c| c.id)
+                    .map_err(|e| format!("{e:?}")),
+            );
+        });
+        let_it_block();
+        drop(held);
+        assert_eq!(
+            answer(
+                &got,
+                PATIENCE,
+                "get_timeout(Duration::MAX) on a pool whose one connection is lent, then \
+                 returned (it must wait, never overflow now + timeout)"
+            ),
+            Ok(0),
+            "the waiter with timeout Duration::MAX should get the returned connection"
+        );
+    });
+}
+
+#[test]
+fn state_counts_a_connection_being_opened() {
+    let (gated, gate) = Gated::new(Fake::default());
+    let pool = Pool::new(gated, 2);
+    gate.hold_connects(true);
+    thread::scope(|s| {
+        let (got_tx, got) = mpsc::channel();
+        let pool = &pool;
+        s.spawn(move || {
+            let _ = got_tx.send(pool.get_timeout(WAITER_TIMEOUT).map(|c| c.id));
+        });
+        answer(
+            &gate.started,
+            PATIENCE,
+            "a checkout from an empty pool should connect",
+        );
+        assert_eq!(
+            pool.state(),
+            State {
+                connections: 1,
+                idle: 0
+            },
+            "while its first connect is in flight, state().connections should count it \
+             (open means lent, idle or being opened)"
+        );
+        gate.outcome.send(true).expect("the connect is waiting");
+        assert_eq!(
+            answer(&got, PATIENCE, "the connect, once let through"),
+            Ok(0)
+        );
+    });
+}
