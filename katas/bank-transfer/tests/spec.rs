@@ -22,15 +22,19 @@ use bank_transfer as subject;
 #[cfg(feature = "solution")]
 use bank_transfer_solution as subject;
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::rc::Rc;
+use std::sync::{Once, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use rstest::rstest;
-use rusqlite::Connection;
+use rusqlite::{Connection, ffi};
 use subject::{AccountId, Bank, Transfer, TransferError, TransferId};
 use tempfile::TempDir;
 
@@ -41,6 +45,7 @@ const DEADLINE: Duration = Duration::from_secs(25);
 
 /// A bank on a fresh in-memory database.
 fn in_memory() -> Bank {
+    watch_statements_of_new_connections();
     let conn = Connection::open_in_memory().expect("an in-memory SQLite database");
     Bank::with_connection(conn).expect("a bank on a fresh in-memory database should open")
 }
@@ -53,6 +58,7 @@ fn fresh_file() -> (TempDir, PathBuf) {
 }
 
 fn open(path: &Path) -> Bank {
+    watch_statements_of_new_connections();
     Bank::open(path).unwrap_or_else(|e| panic!("a bank on {} should open: {e}", path.display()))
 }
 
@@ -75,6 +81,115 @@ fn transfer(bank: &mut Bank, from: AccountId, to: AccountId, amount: i64) -> Tra
     bank.transfer(from, to, amount).unwrap_or_else(|e| {
         panic!("transferring {amount} from {from:?} to {to:?} should succeed, but failed: {e:?}")
     })
+}
+
+/// A hook on the statements the current thread starts: called with each
+/// one's SQL text before it runs, until it returns `true`.
+type Hook = Box<dyn FnMut(&str) -> bool>;
+
+thread_local! {
+    static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+}
+
+/// SQLite calls this when a statement starts running on any connection,
+/// before the statement takes a lock.
+unsafe extern "C" fn on_statement(
+    _event: c_uint,
+    _context: *mut c_void,
+    _statement: *mut c_void,
+    sql: *mut c_void,
+) -> c_int {
+    let sql = if sql.is_null() {
+        ""
+    } else {
+        // SAFETY: for SQLITE_TRACE_STMT the last argument is the statement's
+        // SQL text, a NUL-terminated string valid during the call.
+        unsafe { CStr::from_ptr(sql.cast::<c_char>()) }
+            .to_str()
+            .unwrap_or("")
+    };
+    // Never unwind into SQLite; take the hook out while it runs, so that the
+    // statements it runs itself do not call it again.
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+        let Some(mut hook) = HOOK.with(|h| h.borrow_mut().take()) else {
+            return;
+        };
+        if !hook(sql) {
+            HOOK.with(|h| *h.borrow_mut() = Some(hook));
+        }
+    }));
+    0
+}
+
+/// The auto-extension: every new connection reports the statements it starts.
+unsafe extern "C" fn report_statements(
+    db: *mut ffi::sqlite3,
+    _error: *mut *mut c_char,
+    _api: *const ffi::sqlite3_api_routines,
+) -> c_int {
+    // SAFETY: SQLite calls this with the connection it is opening, which is
+    // valid; `on_statement` ignores its context, so a null one is fine.
+    unsafe {
+        ffi::sqlite3_trace_v2(
+            db,
+            ffi::SQLITE_TRACE_STMT as c_uint,
+            Some(on_statement),
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+/// From now on, every connection the process opens (the banks' own
+/// included) lets the spec act just before one of its statements runs: that
+/// is how the specs below put another connection's work exactly between two
+/// statements of a bank, on every run.
+fn watch_statements_of_new_connections() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: `report_statements` has the signature SQLite expects of an
+        // extension entry point, and is a plain function that lives for ever.
+        let rc = unsafe { ffi::sqlite3_auto_extension(Some(report_statements)) };
+        assert_eq!(
+            rc,
+            ffi::SQLITE_OK,
+            "register the statement-watching auto-extension"
+        );
+    });
+}
+
+/// Whether `sql` starts with one of the `keywords`, ignoring case.
+fn starts_with_any(sql: &str, keywords: &[&str]) -> bool {
+    let sql = sql.trim_start().to_ascii_uppercase();
+    keywords.iter().any(|k| sql.starts_with(k))
+}
+
+/// Runs `action` on this thread just before the first statement that
+/// `trigger` picks (given each statement's SQL, in order), and says whether
+/// it ran. Cleared by `hook_done`.
+fn before_statement(
+    mut trigger: impl FnMut(&str) -> bool + 'static,
+    action: impl FnOnce() + 'static,
+) -> Rc<Cell<bool>> {
+    let ran = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&ran);
+    let mut action = Some(action);
+    let hook: Hook = Box::new(move |sql| {
+        if !trigger(sql) {
+            return false;
+        }
+        if let Some(action) = action.take() {
+            action();
+            flag.set(true);
+        }
+        true
+    });
+    HOOK.with(|h| *h.borrow_mut() = Some(hook));
+    ran
+}
+
+/// Removes this thread's hook (whether it ran or not).
+fn hook_done() {
+    HOOK.with(|h| h.borrow_mut().take());
 }
 
 /// A bank with two accounts holding `a` and `b`.
@@ -131,6 +246,25 @@ fn every_account_gets_a_distinct_id() {
             "account {id:?} was opened with {i}"
         );
     }
+}
+
+#[rstest]
+#[case::just_past_i64_max(1 << 63)]
+#[case::u64_max(u64::MAX)]
+fn an_opening_balance_beyond_i64_max_is_refused_instead_of_wrapping(#[case] initial: u64) {
+    let mut bank = in_memory();
+    let alice = account(&mut bank, 100);
+    let result = bank.open_account(initial);
+    if let Ok(id) = result {
+        let held = bank.balance(id);
+        panic!(
+            "open_account({initial}) cannot hold its opening balance in an i64 balance: it \
+             should be refused with an error (any), not opened as {id:?} holding {held:?} (a \
+             wrapping `as i64`)"
+        );
+    }
+    assert_eq!(balance(&bank, alice), 100, "the refusal changes nothing");
+    assert_eq!(ledger(&bank), vec![], "the refusal is not a transfer");
 }
 
 #[test]
@@ -340,6 +474,107 @@ fn two_banks_on_one_file_see_each_others_accounts_and_transfers() {
             "{name} should see both transfers in the ledger"
         );
     }
+}
+
+/// Another bank on the file commits a transfer right after this bank's
+/// transfer commits, before its next statement: the id this transfer returns
+/// must still be its own (taken inside its transaction), not the newest row
+/// of the ledger.
+#[test]
+fn the_id_a_transfer_returns_is_its_own_even_if_another_bank_commits_right_after_it() {
+    let (_dir, path) = fresh_file();
+    let mut ours = open(&path);
+    let mut theirs = open(&path);
+    let alice = account(&mut ours, 100);
+    let bob = account(&mut ours, 0);
+    let carol = account(&mut theirs, 100);
+    let dave = account(&mut theirs, 0);
+    let (their_id_tx, their_id) = mpsc::channel();
+    let mut committed = false;
+    before_statement(
+        move |sql| {
+            if committed {
+                return true;
+            }
+            committed = starts_with_any(sql, &["COMMIT", "END", "RELEASE"]);
+            false
+        },
+        move || {
+            let _ = their_id_tx.send(theirs.transfer(carol, dave, 7));
+        },
+    );
+    let result = ours.transfer(alice, bob, 5);
+    hook_done();
+    let id = result.unwrap_or_else(|e| panic!("transferring 5 from alice to bob failed: {e:?}"));
+    let rows = ledger(&ours);
+    let row = rows.iter().find(|t| t.id == id);
+    assert_eq!(
+        row,
+        Some(&Transfer {
+            id,
+            from: alice,
+            to: bob,
+            amount: 5
+        }),
+        "transfer(alice, bob, 5) returned {id:?}, which must be the id of its own ledger row; \
+         another bank committed a transfer right after it (its result: {:?}). The ledger: \
+         {rows:?}",
+        their_id.try_recv().ok()
+    );
+}
+
+/// Another connection holds the write lock when a transfer starts, and keeps
+/// it for a second after the transfer has started its first statement (or
+/// until the transfer gives up): the transfer must wait its turn and then
+/// succeed, not fail with "database is locked".
+#[test]
+fn a_transfer_waits_for_another_connections_write_lock_instead_of_failing() {
+    const HOLD: Duration = Duration::from_secs(1);
+    let (_dir, path) = fresh_file();
+    let (alice, bob) = {
+        let mut bank = open(&path);
+        (account(&mut bank, 100), account(&mut bank, 0))
+    };
+    let other = Connection::open(&path).expect("the spec opens its own connection");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("the spec's connection takes the write lock");
+    let (started_tx, started) = mpsc::channel();
+    let (done_tx, done) = mpsc::channel();
+    thread::spawn(move || {
+        let mut bank = open(&path);
+        before_statement(
+            |_| true,
+            move || {
+                let _ = started_tx.send(());
+            },
+        );
+        let result = bank.transfer(alice, bob, 30);
+        hook_done();
+        let balances = (bank.balance(alice).ok(), bank.balance(bob).ok());
+        let _ = done_tx.send((result, balances));
+    });
+    started
+        .recv_timeout(DEADLINE)
+        .expect("the transfer should start a statement");
+    // Hold the lock while the transfer waits for it (or until it gives up).
+    let early = done.recv_timeout(HOLD).ok();
+    other
+        .execute_batch("COMMIT")
+        .expect("the spec's connection releases the write lock");
+    let (result, balances) = match early {
+        Some(answer) => answer,
+        None => done
+            .recv_timeout(DEADLINE)
+            .expect("the transfer should finish once the lock is free"),
+    };
+    assert!(
+        result.is_ok(),
+        "another connection held the write lock for {HOLD:?} while transfer(alice, bob, 30) ran: \
+         it should wait for the lock (a busy timeout of several seconds) and succeed, got \
+         {result:?}"
+    );
+    assert_eq!(balances, (Some(70), Some(30)), "the transfer moved 30 once");
 }
 
 // ───────────────────── a model of balances and a ledger ─────────────────────

@@ -382,6 +382,90 @@ fn prev_of_a_page_leads_back_to_the_page_before_it() {
     );
 }
 
+#[test]
+fn a_limit_of_zero_is_treated_as_one() {
+    let db = Db::with(&[(1, 1), (2, 2), (3, 3)]);
+    let first = db.page(None, 0, Direction::Forward);
+    assert_eq!(
+        keys(&first.items),
+        vec![(1, 1)],
+        "page(None, limit 0, Forward) should read one row: a limit of 0 is treated as 1"
+    );
+    assert!(
+        first.next.is_some(),
+        "rows 2 and 3 lie after the page: next is Some"
+    );
+    let second = db.page(first.next.as_deref(), 0, Direction::Forward);
+    assert_eq!(
+        keys(&second.items),
+        vec![(2, 2)],
+        "a limit of 0 after a cursor reads the one next row"
+    );
+    let newest = db.page(None, 0, Direction::Backward);
+    assert_eq!(
+        keys(&newest.items),
+        vec![(3, 3)],
+        "page(None, limit 0, Backward) should read the newest row"
+    );
+    assert!(
+        newest.prev.is_some(),
+        "rows 1 and 2 lie before the page: prev is Some"
+    );
+}
+
+#[test]
+fn a_limit_of_u32_max_reads_every_row_without_overflowing() {
+    let db = Db::with(&TABLE);
+    for direction in [Direction::Forward, Direction::Backward] {
+        let page = db.page(None, u32::MAX, direction);
+        assert_eq!(
+            keys(&page.items),
+            sorted(&TABLE),
+            "page(None, limit u32::MAX, {direction:?}) should hold the whole table: the \
+             look-ahead row (limit + 1) must not overflow"
+        );
+        assert!(
+            page.next.is_none() && page.prev.is_none(),
+            "a page holding the whole table has neither next nor prev ({direction:?})"
+        );
+    }
+    let first = db.page(None, 2, Direction::Forward);
+    let rest = db.page(first.next.as_deref(), u32::MAX, Direction::Forward);
+    assert_eq!(
+        keys(&rest.items),
+        sorted(&TABLE)[2..].to_vec(),
+        "limit u32::MAX after a cursor reads every row after it"
+    );
+}
+
+#[test]
+fn next_and_prev_are_none_once_the_rows_beyond_were_deleted_after_the_cursor_was_issued() {
+    let db = Db::with(&[(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6)]);
+    let first = db.page(None, 2, Direction::Forward);
+    db.delete(1);
+    db.delete(2);
+    let second = db.page(first.next.as_deref(), 2, Direction::Forward);
+    assert_eq!(keys(&second.items), vec![(3, 3), (4, 4)]);
+    assert!(
+        second.prev.is_none(),
+        "rows 1 and 2 were deleted before the page after them was read: nothing lies before \
+         row 3 any more, so prev should be None, got {:?}",
+        second.prev
+    );
+    let newest = db.page(None, 2, Direction::Backward);
+    assert_eq!(keys(&newest.items), vec![(5, 5), (6, 6)]);
+    db.delete(5);
+    db.delete(6);
+    let before = db.page(newest.prev.as_deref(), 2, Direction::Backward);
+    assert_eq!(keys(&before.items), vec![(3, 3), (4, 4)]);
+    assert!(
+        before.next.is_none(),
+        "rows 5 and 6 were deleted before the page before them was read: nothing lies after \
+         row 4 any more, so next should be None, got {:?}",
+        before.next
+    );
+}
+
 // ─────────────── Stability while rows are inserted and deleted ───────────────
 
 #[test]
@@ -485,6 +569,36 @@ fn a_cursor_with_any_character_changed_is_rejected() {
                 ),
                 "the cursor {cursor:?} with character {i} changed to {other:?} ({altered:?}) \
                  should be rejected as TamperedCursor (or MalformedCursor), got {result:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_upper_cased_or_otherwise_non_canonical_cursor_is_rejected() {
+    let db = Db::with(&TABLE);
+    let cursor = db
+        .page(None, 3, Direction::Forward)
+        .next
+        .expect("9 rows follow the first page of 3: next is Some");
+    let chars: Vec<char> = cursor.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        // Every other printable character: the other case of a letter, a
+        // `+` or a space before a digit, padding, separators.
+        for other in (' '..='~').filter(|&o| o != c) {
+            let mut altered = chars.clone();
+            altered[i] = other;
+            let altered: String = altered.into_iter().collect();
+            let result = db.pager.page(Some(&altered), 3, Direction::Forward);
+            assert!(
+                matches!(
+                    result,
+                    Err(PageError::TamperedCursor | PageError::MalformedCursor)
+                ),
+                "the cursor {cursor:?} with character {i} ({c:?}) changed to {other:?} \
+                 ({altered:?}) should be rejected: every character counts, so a decoder that \
+                 accepts another spelling of the same bytes (upper case, a sign) must refuse \
+                 it. Got {result:?}"
             );
         }
     }

@@ -18,17 +18,19 @@ use idempotency_keys as subject;
 #[cfg(feature = "solution")]
 use idempotency_keys_solution as subject;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_uint, c_void};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, mpsc};
+use std::sync::{Arc, Barrier, Once, mpsc};
 use std::thread;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use rstest::rstest;
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, Transaction, ffi, params};
 use subject::{IdemError, Idempotency, Outcome, Response, fingerprint};
 use tempfile::TempDir;
 
@@ -58,8 +60,67 @@ fn database() -> (TempDir, PathBuf) {
 }
 
 fn open(path: &Path, retention: i64) -> Idempotency {
+    watch_statements_of_new_connections();
     Idempotency::open(path, retention)
         .unwrap_or_else(|e| panic!("Idempotency::open({path:?}, {retention}) failed: {e}"))
+}
+
+thread_local! {
+    /// Where this thread reports each SQL statement it starts, while a spec
+    /// watches it (see `watch_statements_of_new_connections`).
+    static WATCH: RefCell<Option<mpsc::Sender<()>>> = const { RefCell::new(None) };
+}
+
+/// SQLite calls this when a statement starts running on any connection.
+unsafe extern "C" fn on_statement(
+    _event: c_uint,
+    _context: *mut c_void,
+    _statement: *mut c_void,
+    _sql: *mut c_void,
+) -> c_int {
+    let _ = WATCH.try_with(|watch| {
+        if let Ok(watch) = watch.try_borrow()
+            && let Some(started) = watch.as_ref()
+        {
+            let _ = started.send(());
+        }
+    });
+    0
+}
+
+/// The auto-extension: every new connection reports the statements it starts.
+unsafe extern "C" fn report_statements(
+    db: *mut ffi::sqlite3,
+    _error: *mut *mut c_char,
+    _api: *const ffi::sqlite3_api_routines,
+) -> c_int {
+    // SAFETY: SQLite calls this with the connection it is opening, which is
+    // valid; `on_statement` ignores its context, so a null one is fine.
+    unsafe {
+        ffi::sqlite3_trace_v2(
+            db,
+            ffi::SQLITE_TRACE_STMT as c_uint,
+            Some(on_statement),
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+/// From now on, every connection the process opens (the handles' own
+/// included) tells a watching thread when it starts a statement, so a spec
+/// can hold a lock until another request is really at the database.
+fn watch_statements_of_new_connections() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: `report_statements` has the signature SQLite expects of an
+        // extension entry point, and is a plain function that lives for ever.
+        let rc = unsafe { ffi::sqlite3_auto_extension(Some(report_statements)) };
+        assert_eq!(
+            rc,
+            ffi::SQLITE_OK,
+            "register the statement-watching auto-extension"
+        );
+    });
 }
 
 /// How many charges were committed, read by a connection of the spec's own.
@@ -306,6 +367,75 @@ fn different_keys_are_independent_even_with_the_same_body() {
     assert_eq!(charges(&path), 2, "one charge per key");
 }
 
+#[test]
+fn keys_that_differ_only_in_case_are_different_keys() {
+    let (_dir, path) = database();
+    let mut idem = open(&path, DAY);
+    let calls = AtomicUsize::new(0);
+    let body = b"{\"amount\":1000}";
+    let upper = fresh(pay(&mut idem, "Order-1", body, 0, &calls), "key Order-1");
+    let lower = fresh(
+        pay(&mut idem, "order-1", body, 1, &calls),
+        "key order-1 (another client's key: idempotency keys are opaque, case-sensitive strings)",
+    );
+    assert_ne!(upper, lower, "two keys run two effects with two responses");
+    let other = fresh(
+        pay(&mut idem, "ORDER-1", b"{\"amount\":9999}", 2, &calls),
+        "key ORDER-1 with another body (not a conflict: another key)",
+    );
+    assert_ne!(other, upper);
+    assert_eq!(
+        replayed(
+            pay(&mut idem, "Order-1", body, 3, &calls),
+            "retry of Order-1"
+        ),
+        upper,
+        "Order-1 replays its own response"
+    );
+    assert_eq!(charges(&path), 3, "one charge per key, case counts");
+}
+
+#[test]
+fn a_replayed_response_body_is_the_same_bytes_even_when_it_is_not_utf8() {
+    let (_dir, path) = database();
+    let body = b"{\"receipt\":\"pdf\"}";
+    // A binary body: invalid UTF-8, a NUL, every byte value.
+    let binary: Vec<u8> = [0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28]
+        .into_iter()
+        .chain(0..=255)
+        .collect();
+    let first = {
+        let mut idem = open(&path, DAY);
+        let answer = binary.clone();
+        fresh(
+            idem.handle("order-1", body, 0, move |tx| {
+                charge(tx, "order-1", 1000)?;
+                Ok::<_, rusqlite::Error>(Response {
+                    status: 201,
+                    body: answer,
+                })
+            }),
+            "the first request, whose response body is binary",
+        )
+    };
+    assert_eq!(
+        first.body, binary,
+        "the effect's response is returned as it is"
+    );
+    let mut idem = open(&path, DAY);
+    let calls = AtomicUsize::new(0);
+    let again = replayed(
+        pay(&mut idem, "order-1", body, 1, &calls),
+        "a retry of a request with a binary response",
+    );
+    assert_eq!(
+        again.body, binary,
+        "the replay must be the stored response byte for byte (a PDF receipt, gzip), not a \
+         lossy UTF-8 text of it"
+    );
+    assert_eq!(charges(&path), 1);
+}
+
 // ────────────────────────────── crashes ──────────────────────────────
 
 #[test]
@@ -505,6 +635,41 @@ fn a_key_expires_one_second_after_the_retention_period_and_can_be_used_again() {
     assert_eq!(charges(&path), 3, "one charge per retention period");
 }
 
+#[rstest]
+#[case::a_retention_of_i64_max(i64::MAX, 1_700_000_000)]
+#[case::a_record_stored_near_the_end_of_time(DAY, i64::MAX - 10)]
+fn a_retention_that_reaches_past_i64_max_keeps_the_record_without_overflowing(
+    #[case] retention: i64,
+    #[case] t0: i64,
+) {
+    let (_dir, path) = database();
+    let mut idem = open(&path, retention);
+    let calls = AtomicUsize::new(0);
+    let body = b"{\"amount\":1000}";
+    let first = fresh(
+        pay(&mut idem, "order-1", body, t0, &calls),
+        &format!("the first request at t={t0}, retention {retention}s"),
+    );
+    for now in [t0 + 1, i64::MAX] {
+        let again = replayed(
+            pay(&mut idem, "order-1", body, now, &calls),
+            &format!(
+                "a retry at t={now} of a record stored at t={t0} with a retention of \
+                 {retention}s: t + retention is past i64::MAX, so the record never expires \
+                 (compute the cut-off without overflow)"
+            ),
+        );
+        assert_eq!(again, first);
+        assert_eq!(
+            idem.purge(now).expect("purge"),
+            0,
+            "purge(t={now}) must not delete a record stored at t={t0} with a retention of \
+             {retention}s"
+        );
+    }
+    assert_eq!(charges(&path), 1, "one charge: the record never expired");
+}
+
 #[test]
 fn purge_deletes_exactly_the_records_expired_at_that_time() {
     let (_dir, path) = database();
@@ -550,10 +715,17 @@ fn purge_deletes_exactly_the_records_expired_at_that_time() {
 
 // ─────────────────────────── concurrency ───────────────────────────
 
+/// How long request A keeps its transaction open once request B has started
+/// talking to the database: B must wait at least this long for the lock
+/// ("a busy timeout of several seconds") instead of failing.
+const HOLD: Duration = Duration::from_secs(1);
+
 /// Request A runs its effect and holds it open; request B, with the same key
-/// and on another connection, arrives meanwhile. B must neither run the
-/// effect nor fail with "database is locked": it waits for A to commit and
-/// replays A's response.
+/// and on another connection, arrives meanwhile. A keeps its transaction
+/// open until B has started a statement (B is looking the key up, or waiting
+/// for the lock) and then for `HOLD` more, or until B answers. B must neither
+/// run the effect nor fail with "database is locked": it waits for A to
+/// commit and replays A's response.
 #[test]
 fn a_concurrent_duplicate_waits_for_the_first_request_and_replays_its_response() {
     let (_dir, path) = database();
@@ -561,15 +733,18 @@ fn a_concurrent_duplicate_waits_for_the_first_request_and_replays_its_response()
     let mut a = open(&path, DAY);
     let mut b = open(&path, DAY);
     let (in_effect_tx, in_effect) = mpsc::channel();
+    let (b_started_tx, b_started) = mpsc::channel();
+    let (b_answered_tx, b_answered) = mpsc::channel::<()>();
     let (done_tx, done) = mpsc::channel();
     let done_a = done_tx.clone();
     thread::spawn(move || {
         let result = a.handle("order-1", body, 0, |tx| {
             let response = charge(tx, "order-1", 1000)?;
             let _ = in_effect_tx.send(());
-            // Keep the effect open long enough for B to look the key up and
-            // start waiting; not a wait for a result.
-            thread::sleep(Duration::from_millis(300));
+            // B's first statement: B is now at the database.
+            let _ = b_started.recv_timeout(PATIENCE);
+            // Keep the lock while B waits for it (or until B gives up).
+            let _ = b_answered.recv_timeout(HOLD);
             Ok::<_, rusqlite::Error>(response)
         });
         let _ = done_a.send(("A", result));
@@ -580,7 +755,10 @@ fn a_concurrent_duplicate_waits_for_the_first_request_and_replays_its_response()
     let b_calls = Arc::new(AtomicUsize::new(0));
     let calls = Arc::clone(&b_calls);
     thread::spawn(move || {
+        WATCH.with(|watch| *watch.borrow_mut() = Some(b_started_tx));
         let result = pay(&mut b, "order-1", body, 1, &calls);
+        WATCH.with(|watch| *watch.borrow_mut() = None);
+        let _ = b_answered_tx.send(());
         let _ = done_tx.send(("B", result));
     });
     let mut results = HashMap::new();
@@ -593,7 +771,10 @@ fn a_concurrent_duplicate_waits_for_the_first_request_and_replays_its_response()
     let first = fresh(results.remove("A").expect("A answered"), "request A");
     let second = replayed(
         results.remove("B").expect("B answered"),
-        "request B, a duplicate that arrived while A's effect was running",
+        &format!(
+            "request B, a duplicate that arrived while A's effect was running and waited \
+             {HOLD:?} for A's lock (a busy timeout of several seconds outlasts that)"
+        ),
     );
     assert_eq!(second, first, "B replays A's response");
     assert_eq!(b_calls.load(Ordering::SeqCst), 0, "B's effect must not run");

@@ -20,16 +20,20 @@ use optimistic_locking as subject;
 #[cfg(feature = "solution")]
 use optimistic_locking_solution as subject;
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::rc::Rc;
+use std::sync::{Once, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rstest::rstest;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, ffi, params};
 use subject::{InsertError, RetryError, Store, UpdateError, Versioned};
 use tempfile::TempDir;
 
@@ -41,12 +45,14 @@ const THREAD_DEADLINE: Duration = Duration::from_secs(20);
 
 /// A fresh database file in a temporary directory (removed on drop).
 fn temp_db() -> (TempDir, PathBuf) {
+    watch_statements_of_new_connections();
     let dir = TempDir::new().expect("create a temporary directory");
     let path = dir.path().join("records.db");
     (dir, path)
 }
 
 fn open(path: &Path) -> Store {
+    watch_statements_of_new_connections();
     Store::open(path).expect("Store::open on a fresh file should succeed")
 }
 
@@ -85,6 +91,125 @@ fn bump(conn: &Connection, id: &str, value: i64) {
 
 fn current(store: &Store, id: &str) -> Option<Versioned> {
     store.get(id).expect("get should not fail")
+}
+
+/// A hook on the statements the current thread starts: called with each
+/// one's SQL text before it runs, until it returns `true`.
+type Hook = Box<dyn FnMut(&str) -> bool>;
+
+thread_local! {
+    static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+}
+
+/// SQLite calls this when a statement starts running on any connection,
+/// before the statement takes a lock.
+unsafe extern "C" fn on_statement(
+    _event: c_uint,
+    _context: *mut c_void,
+    _statement: *mut c_void,
+    sql: *mut c_void,
+) -> c_int {
+    let sql = if sql.is_null() {
+        ""
+    } else {
+        // SAFETY: for SQLITE_TRACE_STMT the last argument is the statement's
+        // SQL text, a NUL-terminated string valid during the call.
+        unsafe { CStr::from_ptr(sql.cast::<c_char>()) }
+            .to_str()
+            .unwrap_or("")
+    };
+    // Never unwind into SQLite; take the hook out while it runs, so that the
+    // statements it runs itself do not call it again.
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+        let Some(mut hook) = HOOK.with(|h| h.borrow_mut().take()) else {
+            return;
+        };
+        if !hook(sql) {
+            HOOK.with(|h| *h.borrow_mut() = Some(hook));
+        }
+    }));
+    0
+}
+
+/// The auto-extension: every new connection reports the statements it starts.
+unsafe extern "C" fn report_statements(
+    db: *mut ffi::sqlite3,
+    _error: *mut *mut c_char,
+    _api: *const ffi::sqlite3_api_routines,
+) -> c_int {
+    // SAFETY: SQLite calls this with the connection it is opening, which is
+    // valid; `on_statement` ignores its context, so a null one is fine.
+    unsafe {
+        ffi::sqlite3_trace_v2(
+            db,
+            ffi::SQLITE_TRACE_STMT as c_uint,
+            Some(on_statement),
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+/// From now on, every connection the process opens (the store's own
+/// included) lets the spec act just before one of its statements runs: that
+/// is how the specs below put another service's commit exactly between two
+/// statements of the store, on every run.
+fn watch_statements_of_new_connections() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: `report_statements` has the signature SQLite expects of an
+        // extension entry point, and is a plain function that lives for ever.
+        let rc = unsafe { ffi::sqlite3_auto_extension(Some(report_statements)) };
+        assert_eq!(
+            rc,
+            ffi::SQLITE_OK,
+            "register the statement-watching auto-extension"
+        );
+    });
+}
+
+/// Whether `sql` starts with one of the `keywords`, ignoring case.
+fn starts_with_any(sql: &str, keywords: &[&str]) -> bool {
+    let sql = sql.trim_start().to_ascii_uppercase();
+    keywords.iter().any(|k| sql.starts_with(k))
+}
+
+/// Runs `action` on this thread just before the first statement that
+/// `trigger` picks (given each statement's SQL, in order), and says whether
+/// it ran. Cleared at the end of the test by `hook_done`.
+fn before_statement(
+    mut trigger: impl FnMut(&str) -> bool + 'static,
+    action: impl FnOnce() + 'static,
+) -> Rc<Cell<bool>> {
+    let ran = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&ran);
+    let mut action = Some(action);
+    let hook: Hook = Box::new(move |sql| {
+        if !trigger(sql) {
+            return false;
+        }
+        if let Some(action) = action.take() {
+            action();
+            flag.set(true);
+        }
+        true
+    });
+    HOOK.with(|h| *h.borrow_mut() = Some(hook));
+    ran
+}
+
+/// Removes this thread's hook (whether it ran or not).
+fn hook_done() {
+    HOOK.with(|h| h.borrow_mut().take());
+}
+
+/// Another service's connection that fails at once instead of waiting for
+/// a lock: the hooks run it while the store waits between two statements,
+/// and a store holding a lock there must not make the spec hang.
+fn impatient_other_service(path: &Path) -> Connection {
+    let conn = Connection::open(path).expect("open a second connection");
+    conn.busy_timeout(Duration::ZERO)
+        .expect("set a busy timeout");
+    conn
 }
 
 /// Runs `work` in a thread and waits for it at most `THREAD_DEADLINE`.
@@ -145,6 +270,52 @@ fn inserting_a_taken_id_is_already_exists_and_changes_nothing() {
         }),
         "the refused insert must leave the record's value and version alone"
     );
+}
+
+/// Another service inserts the same id and commits just before the store's
+/// own INSERT (or BEGIN) runs: the store's insert lost the race, and must say
+/// `AlreadyExists`, not fail with the database's UNIQUE error (a check, then
+/// an insert, finds the id free and then collides).
+#[test]
+fn an_insert_that_loses_a_race_for_the_id_is_already_exists() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    let other = impatient_other_service(&path);
+    let landed = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&landed);
+    before_statement(
+        |sql| starts_with_any(sql, &["INSERT", "REPLACE", "BEGIN", "SAVEPOINT"]),
+        move || {
+            flag.set(
+                other
+                    .execute(
+                        "INSERT INTO records (id, value, version) VALUES ('sku', 99, 1)",
+                        [],
+                    )
+                    .is_ok(),
+            );
+        },
+    );
+    let result = store.insert("sku", 1);
+    hook_done();
+    if landed.get() {
+        assert!(
+            matches!(result, Err(InsertError::AlreadyExists)),
+            "another connection inserted \"sku\" just before this insert's write: expected \
+             AlreadyExists (let the INSERT itself decide, and map its UNIQUE violation), got \
+             {result:?}"
+        );
+        assert_eq!(
+            current(&store, "sku"),
+            Some(Versioned {
+                value: 99,
+                version: 1
+            }),
+            "the other service's record stays as it was"
+        );
+    } else {
+        assert!(result.is_ok(), "insert of a free id: got {result:?}");
+    }
 }
 
 #[test]
@@ -233,6 +404,8 @@ fn a_stale_writer_gets_a_conflict_and_never_overwrites() {
 #[case::older_version(3, 2)]
 #[case::future_version(1, 5)]
 #[case::version_zero(1, 0)]
+#[case::just_past_i64_max(2, 1 << 63)]
+#[case::u64_max(2, u64::MAX)]
 fn an_update_at_any_other_version_is_a_conflict_and_writes_nothing(
     #[case] updates: u64,
     #[case] expected_version: u64,
@@ -259,11 +432,13 @@ fn an_update_at_any_other_version_is_a_conflict_and_writes_nothing(
 #[test]
 fn an_update_of_an_unknown_id_is_not_found() {
     let (_dir, _path, store) = store_with("k", 0);
-    let result = store.update("missing", 1, 5);
-    assert!(
-        matches!(result, Err(UpdateError::NotFound)),
-        "update(\"missing\", 1, 5) with no such record should be NotFound (not a conflict, not a success), got {result:?}"
-    );
+    for version in [1, 1 << 63, u64::MAX] {
+        let result = store.update("missing", version, 5);
+        assert!(
+            matches!(result, Err(UpdateError::NotFound)),
+            "update(\"missing\", {version}, 5) with no such record should be NotFound (not a conflict, not a success, not a database error), got {result:?}"
+        );
+    }
     assert_eq!(
         current(&store, "missing"),
         None,
@@ -306,6 +481,51 @@ fn followup_a_writer_whose_read_predates_a_concurrent_commit_gets_a_conflict() {
     let after = current(&open(&path), "sku");
     assert_eq!(
         after,
+        Some(Versioned {
+            value: 99,
+            version: 2
+        }),
+        "the other service's committed write must survive (a lost update otherwise)"
+    );
+}
+
+/// Another service commits version 2 just before the store's UPDATE (or
+/// BEGIN) runs, after whatever the store read first: the update expecting
+/// version 1 must be refused, and the conflict must name the version that
+/// beat it, 2 (not a version read before the UPDATE).
+#[test]
+fn a_writer_that_loses_to_a_commit_just_before_its_update_gets_a_conflict_naming_the_new_version() {
+    let (_dir, path, store) = store_with("sku", 10);
+    let other = impatient_other_service(&path);
+    let landed = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&landed);
+    before_statement(
+        |sql| starts_with_any(sql, &["UPDATE", "BEGIN", "SAVEPOINT"]),
+        move || {
+            flag.set(
+                other
+                    .execute(
+                        "UPDATE records SET value = 99, version = version + 1 WHERE id = 'sku'",
+                        [],
+                    )
+                    .is_ok(),
+            );
+        },
+    );
+    let result = store.update("sku", 1, 11);
+    hook_done();
+    assert!(
+        landed.get(),
+        "the spec's other service could not commit just before the update's UPDATE (or \
+         BEGIN): does the store hold a lock between two updates?"
+    );
+    assert!(
+        matches!(result, Err(UpdateError::Conflict { current_version: 2 })),
+        "another connection committed version 2 just before this update (expecting 1) wrote: \
+         expected Conflict {{ current_version: 2 }}, the version that won, got {result:?}"
+    );
+    assert_eq!(
+        current(&store, "sku"),
         Some(Versioned {
             value: 99,
             version: 2
@@ -520,10 +740,78 @@ fn update_with_retry_of_an_unknown_id_is_not_found_without_calling_f() {
 }
 
 #[test]
-#[should_panic(expected = "max_attempts")]
 fn update_with_retry_with_zero_attempts_panics() {
     let (_dir, _path, store) = store_with("k", 0);
-    let _ = store.update_with_retry("k", 0, |v| v + 1);
+    let mut calls = 0;
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        store.update_with_retry("k", 0, |v| {
+            calls += 1;
+            v + 1
+        })
+    }));
+    let message = match &outcome {
+        Ok(result) => panic!(
+            "update_with_retry(\"k\", max_attempts = 0) is a caller bug and should panic, but it \
+             returned {result:?}"
+        ),
+        Err(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default(),
+    };
+    assert!(
+        !message.contains("not yet implemented"),
+        "update_with_retry panicked with the stub's todo!(): {message}"
+    );
+    assert_eq!(calls, 0, "with zero attempts f must not run");
+    assert_eq!(
+        current(&store, "k"),
+        Some(Versioned {
+            value: 0,
+            version: 1
+        }),
+        "a refused call writes nothing"
+    );
+}
+
+/// Another service commits just after the store's winning UPDATE, before
+/// the store's next statement: `update_with_retry` returns the record *as it
+/// wrote it*, not a fresh read that already holds the other service's value.
+#[test]
+fn update_with_retry_returns_the_record_as_it_wrote_it_not_a_later_read() {
+    let (_dir, path, store) = store_with("k", 0);
+    let other = impatient_other_service(&path);
+    let mut updated = false;
+    before_statement(
+        move |sql| {
+            if updated && !starts_with_any(sql, &["COMMIT", "END", "RELEASE"]) {
+                return true;
+            }
+            updated |= starts_with_any(sql, &["UPDATE"]);
+            false
+        },
+        move || {
+            // Fails (and is ignored) if the store still holds its write lock.
+            let _ = other.execute(
+                "UPDATE records SET value = 777, version = version + 1 WHERE id = 'k'",
+                [],
+            );
+        },
+    );
+    let result = store.update_with_retry("k", 3, |v| v + 1);
+    hook_done();
+    assert!(
+        matches!(
+            result,
+            Ok(Versioned {
+                value: 1,
+                version: 2
+            })
+        ),
+        "update_with_retry(+1) on 0@v1 wrote 1@v2, and another service wrote 777@v3 right \
+         after: it should return the record as it wrote it, 1@v2, got {result:?}"
+    );
 }
 
 #[test]

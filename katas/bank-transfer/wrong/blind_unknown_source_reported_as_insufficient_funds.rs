@@ -1,0 +1,229 @@
+//! Bug: the source's balance is read with `.optional()?.unwrap_or(0)`: an account that does not
+//! exist is treated as an empty one, so a transfer from an unknown source fails with
+//! `InsufficientFunds` instead of `UnknownAccount(from)`. Nothing moves; only the error is wrong.
+//!
+//! Why candidates write it: "no row means no money" reads naturally, and the transfer is refused
+//! either way.
+//!
+//! Symptom: support was told 'insufficient funds' for an account number that does not exist, and the client showed a top-up screen
+//!
+//! Whole file: written blind from the README and the stub by the red team; a design of its own,
+//! not a change to the reference.
+//!
+//! Caught by: `rejects_unknown_accounts_naming_the_unknown_one` (`unknown_source`) and
+//! `transfers_agree_with_a_model_of_balances_and_a_ledger`.
+
+use std::error::Error;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The id of an account, as the database issued it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(pub i64);
+
+/// The id of a transfer: its row in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TransferId(pub i64);
+
+/// One row of the ledger: a transfer that happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transfer {
+    /// The id [`Bank::transfer`] returned for it.
+    pub id: TransferId,
+    /// The account debited.
+    pub from: AccountId,
+    /// The account credited.
+    pub to: AccountId,
+    /// How much moved, in cents; always positive.
+    pub amount: i64,
+}
+
+/// Why a transfer (or a lookup) did not happen. A transfer that returns an
+/// error changed nothing: no balance moved and the ledger has no row for it.
+#[derive(Debug)]
+pub enum TransferError {
+    /// No account has this id.
+    UnknownAccount(AccountId),
+    /// The source and the destination are the same account.
+    SameAccount,
+    /// The amount is zero or negative.
+    NonPositiveAmount,
+    /// The source account holds less than the amount.
+    InsufficientFunds,
+    /// SQLite failed (for example a full disk or a lock it waited for in
+    /// vain).
+    Database(rusqlite::Error),
+}
+
+impl fmt::Display for TransferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownAccount(id) => write!(f, "no account has id {}", id.0),
+            Self::SameAccount => f.write_str("cannot transfer from an account to itself"),
+            Self::NonPositiveAmount => f.write_str("the amount must be positive"),
+            Self::InsufficientFunds => f.write_str("insufficient funds"),
+            Self::Database(e) => write!(f, "database error: {e}"),
+        }
+    }
+}
+
+impl Error for TransferError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            Self::Database(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for TransferError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+/// A bank: accounts and a ledger, stored through one SQLite connection.
+/// Several banks (several connections, on several threads) may share one
+/// database file.
+#[derive(Debug)]
+pub struct Bank {
+    conn: Connection,
+}
+
+fn out_of_range(value: i128) -> rusqlite::Error {
+    rusqlite::Error::IntegralValueOutOfRange(0, value as i64)
+}
+
+impl Bank {
+    /// Opens (creating it if needed) the database file at `path`: a
+    /// connection, set up as [`Bank::with_connection`] does.
+    pub fn open(path: impl AsRef<Path>) -> rusqlite::Result<Self> {
+        Self::with_connection(Connection::open(path)?)
+    }
+
+    /// A bank on an open connection (for example an in-memory database):
+    /// sets the connection up (busy handling, journal mode) and creates the
+    /// schema if it is not there. Opening a bank on a database that already
+    /// has accounts keeps them.
+    pub fn with_connection(conn: Connection) -> rusqlite::Result<Self> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS accounts (
+                 id      INTEGER PRIMARY KEY,
+                 balance INTEGER NOT NULL CHECK (balance >= 0)
+             );
+             CREATE TABLE IF NOT EXISTS ledger (
+                 id           INTEGER PRIMARY KEY,
+                 from_account INTEGER NOT NULL,
+                 to_account   INTEGER NOT NULL,
+                 amount       INTEGER NOT NULL
+             );",
+        )?;
+        Ok(Self { conn })
+    }
+
+    /// Opens an account holding `initial` cents and returns its id. Ids are
+    /// issued by the database: distinct across every bank on the file.
+    pub fn open_account(&mut self, initial: u64) -> Result<AccountId, TransferError> {
+        let initial = i64::try_from(initial).map_err(|_| out_of_range(initial as i128))?;
+        self.conn
+            .execute("INSERT INTO accounts (balance) VALUES (?1)", [initial])?;
+        Ok(AccountId(self.conn.last_insert_rowid()))
+    }
+
+    /// The balance of `account`, in cents; `UnknownAccount(account)` if no
+    /// account has that id.
+    pub fn balance(&self, account: AccountId) -> Result<i64, TransferError> {
+        self.conn
+            .query_row(
+                "SELECT balance FROM accounts WHERE id = ?1",
+                [account.0],
+                |row| row.get(0),
+            )
+            .optional()?
+            .ok_or(TransferError::UnknownAccount(account))
+    }
+
+    /// Moves `amount` cents from `from` to `to` and records the transfer in
+    /// the ledger, all or nothing; returns the transfer's ledger id.
+    ///
+    /// Errors, each of which changes nothing: `NonPositiveAmount` for an
+    /// amount of zero or less, `SameAccount` if `from == to`,
+    /// `UnknownAccount(id)` naming the account that does not exist,
+    /// `InsufficientFunds` if `from` holds less than `amount` (transferring
+    /// the whole balance is fine), `Database` if SQLite fails. Another bank
+    /// on the same file may be transferring at the same moment: wait for it,
+    /// never fail because of it.
+    pub fn transfer(
+        &mut self,
+        from: AccountId,
+        to: AccountId,
+        amount: i64,
+    ) -> Result<TransferId, TransferError> {
+        if amount <= 0 {
+            return Err(TransferError::NonPositiveAmount);
+        }
+        if from == to {
+            return Err(TransferError::SameAccount);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let lookup = |id: AccountId| -> Result<i64, TransferError> {
+            tx.query_row("SELECT balance FROM accounts WHERE id = ?1", [id.0], |row| {
+                row.get(0)
+            })
+            .optional()?
+            .ok_or(TransferError::UnknownAccount(id))
+        };
+        let available: i64 = tx
+            .query_row("SELECT balance FROM accounts WHERE id = ?1", [from.0], |row| {
+                row.get(0)
+            })
+            .optional()?
+            .unwrap_or(0);
+        let credited = lookup(to)?;
+        if available < amount {
+            return Err(TransferError::InsufficientFunds);
+        }
+        credited
+            .checked_add(amount)
+            .ok_or_else(|| out_of_range(credited as i128 + amount as i128))?;
+        tx.execute(
+            "UPDATE accounts SET balance = balance - ?1 WHERE id = ?2",
+            params![amount, from.0],
+        )?;
+        tx.execute(
+            "UPDATE accounts SET balance = balance + ?1 WHERE id = ?2",
+            params![amount, to.0],
+        )?;
+        tx.execute(
+            "INSERT INTO ledger (from_account, to_account, amount) VALUES (?1, ?2, ?3)",
+            params![from.0, to.0, amount],
+        )?;
+        let id = TransferId(tx.last_insert_rowid());
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Every transfer that happened, oldest (smallest id) first.
+    pub fn ledger(&self) -> Result<Vec<Transfer>, TransferError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, from_account, to_account, amount FROM ledger ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(Transfer {
+                id: TransferId(row.get(0)?),
+                from: AccountId(row.get(1)?),
+                to: AccountId(row.get(2)?),
+                amount: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
