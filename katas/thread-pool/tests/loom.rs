@@ -139,3 +139,38 @@ fn two_workers_run_two_jobs_at_once() {
         );
     });
 }
+
+/// The end of the model's deliberate panic: the hook below keeps it out of
+/// the report, where it would be printed once per interleaving.
+const DELIBERATE: &str = "panicked on purpose (the model's doing)";
+
+#[test]
+fn a_panic_is_counted_by_the_time_wait_idle_returns() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let deliberate = info
+                .payload_as_str()
+                .is_some_and(|message| message.ends_with(DELIBERATE));
+            if !deliberate {
+                report(info);
+            }
+        }));
+    });
+    check(|| {
+        let pool = ThreadPool::new(1);
+        pool.execute(|| panic!("a job {DELIBERATE}"));
+        pool.wait_idle();
+        // A job that has finished has finished panicking: the count it adds
+        // belongs to the same step as "no longer pending", not to a later
+        // one that a caller woken by wait_idle can overtake.
+        assert_eq!(
+            pool.panicked_jobs(),
+            1,
+            "once wait_idle returns, the job it waited for (which panicked) should be counted by \
+             panicked_jobs"
+        );
+        drop(pool);
+    });
+}

@@ -411,6 +411,47 @@ fn a_pool_of_one_runs_jobs_in_the_order_they_were_submitted() {
     );
 }
 
+#[test]
+fn a_job_submitted_by_a_running_job_queues_behind_the_jobs_submitted_before_it() {
+    let pool = pool(1);
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let gate = Arc::new(Gate::default());
+    let log = |order: &Arc<Mutex<Vec<&'static str>>>, name: &'static str| {
+        let order = Arc::clone(order);
+        move || {
+            order
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(name);
+        }
+    };
+    {
+        let (gate, weak) = (Arc::clone(&gate), Arc::downgrade(&pool));
+        let (first, fanned_out) = (log(&order, "first"), log(&order, "fanned out"));
+        pool.execute(move || {
+            // By the time the gate opens, the spec has queued "queued".
+            gate.wait();
+            if let Some(pool) = weak.upgrade() {
+                pool.execute(fanned_out);
+            }
+            first();
+        });
+    }
+    pool.execute(log(&order, "queued"));
+    gate.open();
+    assert!(
+        wait_idle_within(&pool, PROMPTLY),
+        "wait_idle should return within 3s once 3 tiny jobs ran on a pool of 1 worker"
+    );
+    let order = order.lock().unwrap_or_else(PoisonError::into_inner);
+    assert_eq!(
+        *order,
+        ["first", "queued", "fanned out"],
+        "jobs run first come, first served, wherever they come from: a job that a running job \
+         submits queues behind the job the spec submitted before it (a pool of 1 worker)"
+    );
+}
+
 /// One step of a random session with the pool.
 #[derive(Debug, Clone, Copy)]
 enum Step {
@@ -607,6 +648,129 @@ fn wait_idle_returns_at_once_when_nothing_was_submitted() {
     assert!(
         wait_idle_within(&pool, PROMPTLY),
         "wait_idle on a new pool with no jobs should return at once"
+    );
+}
+
+/// What became of a `wait_idle_timeout` call: `Err` holds the panic message.
+type Waited = Result<bool, String>;
+
+/// Calls `wait_idle_timeout(timeout)` on a helper thread; its answer (or its
+/// panic) arrives on the receiver once it returns.
+fn wait_idle_timeout_in_background(pool: &Arc<UnderTest>, timeout: Duration) -> Receiver<Waited> {
+    let (tx, rx) = mpsc::channel();
+    let pool = Arc::clone(pool);
+    thread::spawn(move || {
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| pool.wait_idle_timeout(timeout)));
+        let _ = tx.send(outcome.map_err(|payload| panic_message(payload.as_ref())));
+    });
+    rx
+}
+
+/// The answer of a `wait_idle_timeout(timeout)` call that should return at
+/// once; fails the spec (saying `what`) if it panics or is still waiting
+/// after `PROMPTLY`.
+fn answer_of(waited: &Receiver<Waited>, timeout: Duration, what: &str) -> bool {
+    match waited.recv_timeout(PROMPTLY) {
+        Ok(Ok(idle)) => idle,
+        Ok(Err(message)) => panic!(
+            "{what}: wait_idle_timeout({timeout:?}) should answer, but it panicked with: {message}"
+        ),
+        Err(_) => panic!(
+            "{what}: wait_idle_timeout({timeout:?}) should answer at once, but it was still \
+             waiting after {PROMPTLY:?}"
+        ),
+    }
+}
+
+#[rstest]
+#[case::zero(Duration::ZERO)]
+#[case::one_nanosecond(Duration::from_nanos(1))]
+#[case::duration_max(Duration::MAX)]
+fn wait_idle_timeout_reports_an_idle_pool_idle_whatever_the_timeout(#[case] timeout: Duration) {
+    let pool = pool(2);
+    let waited = wait_idle_timeout_in_background(&pool, timeout);
+    assert!(
+        answer_of(&waited, timeout, "a new pool with no jobs"),
+        "wait_idle_timeout({timeout:?}) on a new pool with no jobs should report it idle: no job \
+         is pending, however little time it has (and however much)"
+    );
+    for _ in 0..3 {
+        pool.execute(|| {});
+    }
+    assert!(
+        wait_idle_within(&pool, PROMPTLY),
+        "wait_idle should return within 3s once 3 tiny jobs ran on a pool of 2 workers"
+    );
+    let waited = wait_idle_timeout_in_background(&pool, timeout);
+    assert!(
+        answer_of(&waited, timeout, "a pool whose 3 jobs have all finished"),
+        "wait_idle_timeout({timeout:?}) on a pool whose jobs have all finished should report it \
+         idle"
+    );
+}
+
+#[rstest]
+#[case::zero(Duration::ZERO)]
+#[case::one_nanosecond(Duration::from_nanos(1))]
+fn wait_idle_timeout_with_no_time_to_wait_reports_a_busy_pool_busy(#[case] timeout: Duration) {
+    let pool = pool(1);
+    let (gate, started, finished) = Default::default();
+    submit_gated(&pool, 1, &gate, &started, &finished);
+    let running = started.wait_for(1, PROMPTLY);
+    let waited = wait_idle_timeout_in_background(&pool, timeout);
+    let answer = waited.recv_timeout(PROMPTLY);
+    gate.open();
+    assert!(running, "a pool of 1 worker should start a job within 3s");
+    match answer {
+        Ok(Ok(idle)) => assert!(
+            !idle,
+            "wait_idle_timeout({timeout:?}) should report false while a job is still running \
+             (waiting at a closed gate)"
+        ),
+        Ok(Err(message)) => panic!(
+            "wait_idle_timeout({timeout:?}) on a pool with a running job should report false \
+             (the time ran out with a job pending), but it panicked with: {message}"
+        ),
+        Err(_) => panic!(
+            "wait_idle_timeout({timeout:?}) on a pool with a running job should give up at once, \
+             but it was still waiting after {PROMPTLY:?}"
+        ),
+    }
+}
+
+#[test]
+fn wait_idle_timeout_of_duration_max_waits_as_long_as_it_takes() {
+    let pool = pool(1);
+    let (gate, started, finished) = Default::default();
+    submit_gated(&pool, 1, &gate, &started, &finished);
+    let running = started.wait_for(1, PROMPTLY);
+    let waited = wait_idle_timeout_in_background(&pool, Duration::MAX);
+    // A chance for the wait to give up (or panic) too early.
+    thread::sleep(A_MOMENT);
+    let early = waited.try_recv();
+    gate.open();
+    assert!(running, "a pool of 1 worker should start a job within 3s");
+    match early {
+        Err(TryRecvError::Empty) => {}
+        Ok(Ok(idle)) => panic!(
+            "wait_idle_timeout(Duration::MAX) should wait while a job runs (a timeout too long \
+             to reach is no timeout), but it returned {idle} while the job waited at a closed gate"
+        ),
+        Ok(Err(message)) => panic!(
+            "wait_idle_timeout(Duration::MAX) should wait while a job runs, but it panicked with: \
+             {message}"
+        ),
+        Err(TryRecvError::Disconnected) => {
+            panic!("the thread calling wait_idle_timeout(Duration::MAX) ended without an answer")
+        }
+    }
+    assert!(
+        answer_of(
+            &waited,
+            Duration::MAX,
+            "a pool whose running job was let go"
+        ),
+        "wait_idle_timeout(Duration::MAX) should report the pool idle once its job finished"
     );
 }
 
