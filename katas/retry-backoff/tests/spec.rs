@@ -227,6 +227,37 @@ async fn gives_up_right_after_the_last_attempt_without_sleeping() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn keeps_only_the_last_error_alive() {
+    // Every error holds a clone of `token`: its strong count, less one, is
+    // the number of errors still alive.
+    let token = std::rc::Rc::new(());
+    let mut most_alive = 0;
+    let policy = policy(ms(1), ms(1), 200, Jitter::None);
+    let result = retry(
+        &policy,
+        |_: &std::rc::Rc<()>| Retry::Yes,
+        || {
+            most_alive = most_alive.max(std::rc::Rc::strong_count(&token) - 1);
+            let error = std::rc::Rc::clone(&token);
+            async move { Err::<(), _>(error) }
+        },
+    )
+    .await;
+    assert!(result.is_err(), "a dependency that always fails");
+    drop(result);
+    assert!(
+        most_alive <= 1,
+        "retry should keep the last error only (O(1) memory): when a call started, {most_alive} \
+         earlier errors were still alive, out of 200 failed calls"
+    );
+    assert_eq!(
+        std::rc::Rc::strong_count(&token),
+        1,
+        "every error should be dropped or returned once retry has returned"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_non_retryable_error_is_returned_after_exactly_one_call() {
     let policy = policy(ms(100), secs(10), 10, Jitter::None);
     let run = run(&policy, &[NO], Duration::ZERO).await;
@@ -350,6 +381,24 @@ async fn the_deadline_counts_the_time_the_calls_take() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_deadline_counts_the_first_call_too() {
+    let policy = with_deadline(policy(ms(100), secs(10), 100, Jitter::None), secs(1));
+    let run = run(&policy, &[], ms(950)).await;
+    assert_eq!(
+        millis(&run.calls),
+        [0],
+        "a 1 s deadline and a first call that takes 950 ms before it fails: the 100 ms backoff \
+         would end at 1050 ms, past the deadline, so there is no second call (the clock starts \
+         when retry is called, not when the first call has failed)"
+    );
+    assert_eq!(
+        (run.returned_at, run.result),
+        (ms(950), failure(1, Retry::Yes)),
+        "retry should give up with the first call's error as soon as it fails, at 950 ms"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_retry_after_past_the_deadline_gives_up_at_once() {
     let policy = with_deadline(policy(ms(100), secs(10), 10, Jitter::None), secs(5));
     let run = run(&policy, &[after(secs(10))], Duration::ZERO).await;
@@ -442,6 +491,28 @@ fn decorrelated_jitter_delays_lie_between_base_and_three_times_the_previous_capp
 }
 
 #[rstest]
+#[case::decorrelated_with_the_cap_equal_to_base(Jitter::Decorrelated, ms(50), ms(50), 50)]
+#[case::decorrelated_with_a_zero_base(Jitter::Decorrelated, Duration::ZERO, secs(1), 0)]
+#[case::full_with_a_zero_base(Jitter::Full, Duration::ZERO, secs(1), 0)]
+#[case::full_with_a_zero_cap(Jitter::Full, ms(10), Duration::ZERO, 0)]
+fn jitter_with_a_single_possible_delay_waits_exactly_that_delay(
+    #[case] jitter: Jitter,
+    #[case] base: Duration,
+    #[case] cap: Duration,
+    #[case] delay: u128,
+) {
+    let policy = policy(base, cap, 5, jitter);
+    let run = paused(run(&policy, &[], Duration::ZERO));
+    assert_eq!(
+        (millis(&run.gaps()), run.result),
+        (vec![delay; 4], failure(5, Retry::Yes)),
+        "{jitter:?} jitter, base {base:?}, cap {cap:?}: the jitter range is the single point \
+         {delay} ms (the ranges are closed, [low, high] with low = high), so every retry should \
+         wait exactly that, without dividing by an empty range"
+    );
+}
+
+#[rstest]
 #[case::full(Jitter::Full)]
 #[case::decorrelated(Jitter::Decorrelated)]
 fn seeded_jitter_is_reproducible_and_not_constant(#[case] jitter: Jitter) {
@@ -463,14 +534,18 @@ fn seeded_jitter_is_reproducible_and_not_constant(#[case] jitter: Jitter) {
         "{jitter:?} jitter with seeds 7 and 8 should not wait the same 59 delays: the seed \
          should seed the generator"
     );
-    let distinct: BTreeSet<_> = first.iter().skip(10).collect();
-    assert!(
-        distinct.len() >= 10,
-        "{jitter:?} jitter should draw a new random delay for every retry, also once the cap \
-         (200 ms) is reached: delays 11 to 59 took only {} distinct values: {:?}",
-        distinct.len(),
-        millis(&first)
-    );
+    for seed in [7, 0, u64::MAX] {
+        let gaps = paused(run(&seeded(seed), &[], Duration::ZERO)).gaps();
+        let distinct: BTreeSet<_> = gaps.iter().skip(10).collect();
+        assert!(
+            distinct.len() >= 10,
+            "{jitter:?} jitter with seed {seed} should draw a new random delay for every retry, \
+             also once the cap (200 ms) is reached, and for every seed, 0 and u64::MAX included: \
+             delays 11 to 59 took only {} distinct values: {:?}",
+            distinct.len(),
+            millis(&gaps)
+        );
+    }
 }
 
 // ──────────────── Against a model ────────────────
@@ -708,6 +783,23 @@ fn followup_a_cap_of_duration_max_never_overflows(#[case] jitter: Jitter) {
             );
         }
     }
+}
+
+#[rstest]
+#[case::no_jitter(Jitter::None)]
+#[case::decorrelated_jitter(Jitter::Decorrelated)]
+fn followup_a_base_near_duration_max_never_overflows(#[case] jitter: Jitter) {
+    let base = Duration::MAX / 2;
+    let policy = with_deadline(policy(base, Duration::MAX, 5, jitter), HOUR);
+    let run = paused(run(&policy, &[], Duration::ZERO));
+    assert_eq!(
+        (millis(&run.calls), run.returned_at, run.result),
+        (vec![0], Duration::ZERO, failure(1, Retry::Yes)),
+        "{jitter:?} jitter, base Duration::MAX / 2, cap Duration::MAX, deadline 1 h: the first \
+         delay is at least base, far past the deadline, so retry should give up after one call, \
+         without overflowing on the way (2 × base, 3 × previous and now + delay all pass \
+         Duration::MAX: saturate or check them)"
+    );
 }
 
 #[tokio::test(start_paused = true)]
