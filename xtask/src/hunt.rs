@@ -73,14 +73,7 @@ pub fn choose_answer<'a>(answers: &'a [Answer], hunted: &[&str], seed: u64) -> O
     if pool.is_empty() {
         return None;
     }
-    Some(pool[(mix(seed) % pool.len() as u64) as usize])
-}
-
-fn mix(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    Some(pool[(interview::splitmix64(seed) % pool.len() as u64) as usize])
 }
 
 fn solved(sessions: &[Session], kata: &Kata) -> bool {
