@@ -19,9 +19,11 @@ use bulkhead as subject;
 use bulkhead_solution as subject;
 
 use std::collections::VecDeque;
-use std::future::Future;
+use std::future::{Future, pending, poll_fn};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use proptest::collection::vec;
@@ -148,6 +150,30 @@ async fn finish<T>(handle: JoinHandle<T>, what: &str) -> T {
 /// call starts, ends or times out, so everything due before `at` has run.
 async fn until(at: Instant) {
     sleep_until(at).await;
+}
+
+/// Polls `fut` once, in the calling task and without yielding to any other,
+/// and returns its output if it finished. How the spec makes two things
+/// happen on one instant in the order it chooses.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+    poll_fn(|cx| {
+        Poll::Ready(match Pin::new(&mut *fut).poll(cx) {
+            Poll::Ready(output) => Some(output),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+/// Lets the other tasks run until `ready` holds (at most 1,000 turns).
+async fn until_ready(what: &str, ready: impl Fn() -> bool) {
+    for _ in 0..1_000 {
+        if ready() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{what}: still not the case after 1,000 turns of the other tasks");
 }
 
 fn assert_idle(bulkhead: &Bulkhead, when: &str) {
@@ -441,6 +467,56 @@ async fn queued_calls_are_served_first_come_first_served() {
         ],
         "four one-second calls arriving 10ms apart into a bulkhead of 1: each should start \
          the moment the one before it ends, in the order they arrived: (call, started at)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_freed_permit_goes_to_the_queued_call_not_to_a_caller_arriving_that_instant() {
+    let t0 = Instant::now();
+    let bulkhead = Arc::new(Bulkhead::new(1, 2));
+    let starts: Arc<Mutex<Vec<(&str, Duration)>>> = Arc::default();
+    let logged = |name: &'static str| {
+        let starts = Arc::clone(&starts);
+        move || async move {
+            starts
+                .lock()
+                .expect("no panic while logging")
+                .push((name, t0.elapsed()));
+            sleep(secs(1)).await;
+        }
+    };
+    // A call this task owns holds the only permit.
+    let mut holder = Box::pin(bulkhead.call(secs(60), pending::<()>));
+    assert!(
+        poll_once(&mut holder).await.is_none(),
+        "a call into a dependency that never answers should still be running"
+    );
+    let queued = {
+        let (bulkhead, call) = (Arc::clone(&bulkhead), logged("queued"));
+        tokio::spawn(async move { bulkhead.call(secs(60), call).await })
+    };
+    until_ready("a call should queue behind the holder", || {
+        bulkhead.queued() == 1
+    })
+    .await;
+    // The permit comes free and, on the same instant, before the queued call
+    // has run again, a new caller arrives.
+    drop(holder);
+    let mut newcomer = Box::pin(bulkhead.call(secs(60), logged("newcomer")));
+    let _ = poll_once(&mut newcomer).await;
+    let newcomer = within(newcomer, "the newcomer").await;
+    let queued = finish(queued, "the queued call").await;
+    assert_eq!(
+        (queued, newcomer),
+        (Ok(()), Ok(())),
+        "both calls fit (one running, the other queued) and should complete: (queued, newcomer)"
+    );
+    assert_eq!(
+        starts.lock().expect("no panic while logging").clone(),
+        vec![("queued", secs(0)), ("newcomer", secs(1))],
+        "a permit freed while a call waits in the queue is that call's: a caller arriving on \
+         the same instant must queue behind it, not take the permit first (first come, first \
+         served): (call, started at)"
     );
 }
 
@@ -875,6 +951,46 @@ async fn followup_a_call_with_no_time_left_fails_at_once_without_running(#[case]
         "a call with no time left should not start the request at all: nobody waits for its answer"
     );
     assert_idle(&bulkhead, "after a call with no time left");
+}
+
+#[tokio::test(start_paused = true)]
+async fn followup_a_queued_call_that_gets_its_permit_with_no_time_left_never_starts() {
+    let bulkhead = Arc::new(Bulkhead::new(1, 1));
+    let dependency = Dependency::default();
+    let mut holder = Box::pin(bulkhead.call(secs(60), pending::<()>));
+    assert!(
+        poll_once(&mut holder).await.is_none(),
+        "a call into a dependency that never answers should still be running"
+    );
+    let queued = spawn_call(&bulkhead, Duration::ZERO, secs(1), &dependency, secs(1));
+    until_ready("a call should queue behind the holder", || {
+        bulkhead.queued() == 1
+    })
+    .await;
+    // The permit comes free, and the clock reaches the queued call's
+    // deadline before that call runs again: it gets its permit with no time
+    // left.
+    drop(holder);
+    tokio::time::advance(secs(1)).await;
+    assert_eq!(
+        finish(queued, "the queued call").await,
+        (Err(TimedOut), secs(1)),
+        "a queued call whose permit reaches it exactly at its deadline has no time left: it \
+         should time out: (result, took)"
+    );
+    assert_eq!(
+        dependency.started(),
+        0,
+        "a call that got its permit with no time left should not start the request: nobody \
+         waits for its answer (check the deadline again once the permit is in hand; \
+         `timeout_at` polls its future once before it looks at the clock)"
+    );
+    assert_idle(&bulkhead, "after the call with no time left");
+    assert_eq!(
+        timed_call(&bulkhead, secs(10), &dependency, secs(1)).await,
+        (Ok(()), secs(1)),
+        "the permit it gave back should serve the next call"
+    );
 }
 
 // ─────────────── Against a model: random workloads, exact outcomes ───────────────

@@ -19,6 +19,7 @@ use circuit_breaker as subject;
 use circuit_breaker_solution as subject;
 
 use std::future::{Future, pending};
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ use subject::{
     Breaker, CallError, CircuitBreaker, Config, Outcome, Permit, Rejected, State, Transition,
 };
 use tokio::sync::{Semaphore, broadcast, oneshot};
-use tokio::task::yield_now;
+use tokio::task::{LocalSet, spawn_local, yield_now};
 use tokio::time::advance;
 
 // ───────────────────────────── helpers ─────────────────────────────
@@ -141,6 +142,80 @@ fn drain(receiver: &mut broadcast::Receiver<Transition>) -> Vec<Transition> {
 
 const fn transition(from: State, to: State) -> Transition {
     Transition { from, to }
+}
+
+/// Whether a type is `Send` and `Sync`, asked at run time so that a wrong
+/// answer fails one spec instead of the whole file failing to compile. The
+/// inherent functions exist only when the bound holds, and then shadow the
+/// trait's, which answer `false`.
+struct Is<T: ?Sized>(PhantomData<T>);
+
+// Used only when an answer's type is not `Send` or not `Sync`.
+#[allow(dead_code)]
+trait Otherwise {
+    fn send() -> bool {
+        false
+    }
+
+    fn sync() -> bool {
+        false
+    }
+}
+
+impl<T: ?Sized> Otherwise for Is<T> {}
+
+impl<T: ?Sized + Send> Is<T> {
+    fn send() -> bool {
+        true
+    }
+}
+
+impl<T: ?Sized + Sync> Is<T> {
+    fn sync() -> bool {
+        true
+    }
+}
+
+/// Whether a value's type is `Send`, for a type that cannot be named (the
+/// future of an `async fn`): autoref picks `IsSendValue` when the bound holds.
+#[allow(dead_code)] // the reference is a type witness, never read
+struct Probe<'a, T>(&'a T);
+
+trait IsSendValue {
+    fn is_send(&self) -> bool {
+        true
+    }
+}
+
+impl<T: Send> IsSendValue for &Probe<'_, T> {}
+
+// Used only when an answer's future is not `Send`.
+#[allow(dead_code)]
+trait AnyValue {
+    fn is_send(&self) -> bool {
+        false
+    }
+}
+
+impl<T> AnyValue for Probe<'_, T> {}
+
+/// Panics, in the problem's words, unless tasks on any thread can share
+/// `breaker` through an `Arc` and spawn its calls: `CircuitBreaker` is `Send`
+/// and `Sync`, and the future of `call` is `Send` (no lock guard held across
+/// the dependency's `.await`). The concurrency specs check this first, so
+/// that such an answer fails them instead of deadlocking their one thread.
+fn assert_shareable(breaker: &CircuitBreaker) {
+    assert!(
+        Is::<CircuitBreaker>::send() && Is::<CircuitBreaker>::sync(),
+        "CircuitBreaker should be Send and Sync: tasks share it through an Arc, and \
+         tokio::spawn moves them to any worker thread (a RefCell or Rc inside prevents it)"
+    );
+    let call = breaker.call(|| async { Ok::<(), Status>(()) });
+    assert!(
+        (&&Probe(&call)).is_send(),
+        "the future of CircuitBreaker::call should be Send, so that a task calling through the \
+         breaker can be spawned: is a lock guard held across the dependency's .await?"
+    );
 }
 
 // ──────────────── Closed: consecutive failures ────────────────
@@ -298,6 +373,45 @@ fn opens_when_the_failure_rate_over_the_last_window_calls_reaches_the_threshold(
     );
 }
 
+#[rstest]
+#[case::twenty_nine_of_a_hundred(29, 100)]
+#[case::fifty_three_of_a_hundred(53, 100)]
+#[case::fifty_seven_of_a_hundred(57, 100)]
+#[case::fifty_eight_of_a_hundred(58, 100)]
+#[case::fifty_nine_of_a_hundred(59, 100)]
+#[case::twenty_nine_of_fifty(58, 50)]
+#[case::seven_of_twenty(35, 20)]
+#[case::seven_of_ten(70, 10)]
+fn opens_at_exactly_the_threshold_rate_whatever_the_percentage(
+    #[case] percent: u32,
+    #[case] window: u32,
+) {
+    let failures = percent * window / 100;
+    let t0 = Instant::now();
+    let mut breaker = Breaker::new(rate(percent, window, window));
+    for i in 0..window {
+        assert_eq!(
+            breaker.state(t0),
+            State::Closed,
+            "the window is judged only once it holds {window} calls"
+        );
+        let outcome = if i < window - failures { S } else { F };
+        complete(
+            &mut breaker,
+            outcome,
+            t0,
+            "a closed breaker admits every call",
+        );
+    }
+    assert_eq!(
+        breaker.state(t0),
+        State::Open,
+        "{failures} failures in the last {window} calls is exactly {percent}%: a breaker that \
+         opens at {percent}% should open (compare failures × 100 ≥ percent × calls in integers; \
+         {failures} / {window} × 100 is below {percent} in floating point)"
+    );
+}
+
 // ──────────────── Open: rejects fast, then the timeout ────────────────
 
 #[rstest]
@@ -348,6 +462,25 @@ fn rejected_calls_do_not_count_as_failures_nor_delay_the_probe() {
         "29 calls rejected while open should not restart the open timeout: \
          the probe is due exactly 30 s after the breaker opened"
     );
+}
+
+#[test]
+fn an_open_timeout_of_duration_max_keeps_the_breaker_open_without_overflow() {
+    let t0 = Instant::now();
+    let mut breaker = opened(consecutive(1, Duration::MAX, 1), t0);
+    for later in [ms(1), secs(3600), secs(10 * 365 * 24 * 3600)] {
+        assert_eq!(
+            breaker.state(t0 + later),
+            State::Open,
+            "a breaker opened at t0 with an open timeout of Duration::MAX (\"until an operator \
+             resets it\") should still be open at t0 + {later:?}: t0 + Duration::MAX is past any \
+             instant, so compute it with checked_add or compare the elapsed time"
+        );
+        assert!(
+            breaker.try_acquire(t0 + later).is_err(),
+            "a breaker open for Duration::MAX should reject a call at t0 + {later:?}"
+        );
+    }
 }
 
 // ──────────────── Half-open: limited probes decide ────────────────
@@ -851,6 +984,67 @@ fn followup_a_result_from_before_the_breaker_changed_state_changes_nothing() {
 }
 
 #[test]
+fn followup_a_probe_from_an_earlier_half_open_period_does_not_count_in_the_next() {
+    let t0 = Instant::now();
+    let mut breaker = opened(consecutive(1, secs(30), 3), t0);
+    let first_half_open = t0 + secs(30);
+    let mut old = (0..3)
+        .map(|i| {
+            breaker.try_acquire(first_half_open).unwrap_or_else(|_| {
+                panic!("a half-open breaker with a limit of 3 probes should admit probe {i}")
+            })
+        })
+        .collect::<Vec<_>>();
+    let failed = old.pop().expect("three probes");
+    breaker.record(failed, Outcome::Failure, first_half_open);
+    assert_eq!(
+        breaker.state(first_half_open),
+        State::Open,
+        "one failed probe reopens the breaker"
+    );
+    let second_half_open = first_half_open + secs(30);
+    let fresh = (0..3)
+        .map(|i| {
+            breaker.try_acquire(second_half_open).unwrap_or_else(|_| {
+                panic!(
+                    "the second half-open period starts with its 3 probe slots free: probe {i} \
+                     should be admitted"
+                )
+            })
+        })
+        .collect::<Vec<_>>();
+    let released = old.pop().expect("two probes left");
+    let late_success = old.pop().expect("one probe left");
+    breaker.record(late_success, Outcome::Success, second_half_open);
+    breaker.release(released);
+    assert_eq!(
+        breaker.state(second_half_open),
+        State::HalfOpen,
+        "a probe of the first half-open period that succeeds (or is abandoned) during the second \
+         is not one of its probes: the breaker should stay half-open"
+    );
+    assert!(
+        breaker.try_acquire(second_half_open).is_err(),
+        "the second half-open period's 3 probes are in flight: results and releases of the \
+         first period's probes should not free their slots, so a 4th call is rejected"
+    );
+    for (done, probe) in fresh.into_iter().enumerate() {
+        assert_eq!(
+            breaker.state(second_half_open),
+            State::HalfOpen,
+            "only {done} of the second period's 3 probes have succeeded: the breaker should stay \
+             half-open (the first period's late success does not count)"
+        );
+        breaker.record(probe, Outcome::Success, second_half_open);
+    }
+    assert_eq!(
+        breaker.state(second_half_open),
+        State::Closed,
+        "the second period's 3 probes succeeded: the breaker should close"
+    );
+}
+
+#[test]
 fn followup_an_abandoned_probe_frees_its_slot_without_counting() {
     let t0 = Instant::now();
     let now = t0 + secs(30);
@@ -973,9 +1167,19 @@ async fn the_open_timeout_runs_on_tokio_time_to_the_millisecond() {
 
 #[tokio::test(start_paused = true)]
 async fn concurrent_callers_in_half_open_never_exceed_the_probe_limit() {
+    // The callers are tasks on this test's thread (a `LocalSet`), so that an
+    // answer that is not `Sync` fails `assert_shareable` instead of the file
+    // failing to compile.
+    LocalSet::new()
+        .run_until(callers_of_a_half_open_breaker())
+        .await;
+}
+
+async fn callers_of_a_half_open_breaker() {
     const CALLERS: usize = 10;
     const PROBES: u32 = 3;
     let breaker = Arc::new(CircuitBreaker::new(consecutive(1, secs(10), PROBES)));
+    assert_shareable(&breaker);
     fail(&breaker).await.ok();
     advance(secs(10)).await;
 
@@ -992,7 +1196,7 @@ async fn concurrent_callers_in_half_open_never_exceed_the_probe_limit() {
                 Arc::clone(&in_flight),
                 Arc::clone(&most_in_flight),
             );
-            tokio::spawn(async move {
+            spawn_local(async move {
                 breaker
                     .call(move || {
                         called.fetch_add(1, Ordering::SeqCst);
@@ -1116,12 +1320,19 @@ async fn the_classifier_decides_which_errors_count_as_failures() {
 
 #[tokio::test(start_paused = true)]
 async fn calls_through_a_closed_breaker_run_concurrently() {
+    LocalSet::new()
+        .run_until(two_calls_through_a_closed_breaker())
+        .await;
+}
+
+async fn two_calls_through_a_closed_breaker() {
     let breaker = Arc::new(CircuitBreaker::new(consecutive(3, secs(30), 1)));
+    assert_shareable(&breaker);
     let (go, wait_for_go) = oneshot::channel::<()>();
     let started = Arc::new(AtomicUsize::new(0));
     let first = {
         let (breaker, started) = (Arc::clone(&breaker), Arc::clone(&started));
-        tokio::spawn(async move {
+        spawn_local(async move {
             breaker
                 .call(|| async move {
                     started.fetch_add(1, Ordering::SeqCst);
@@ -1206,6 +1417,61 @@ async fn subscribers_see_every_change_of_state_in_order() {
         drain(&mut transitions),
         [transition(State::HalfOpen, State::Closed)],
         "the probe that succeeds should publish HalfOpen -> Closed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_that_falls_behind_still_sees_the_last_16_transitions() {
+    let breaker = CircuitBreaker::new(consecutive(1, secs(10), 1));
+    let mut transitions = breaker.subscribe();
+    let mut expected = Vec::new();
+    for _ in 0..5 {
+        fail(&breaker).await.ok();
+        advance(secs(10)).await;
+        succeed(&breaker).await.ok();
+        expected.extend([
+            transition(State::Closed, State::Open),
+            transition(State::Open, State::HalfOpen),
+            transition(State::HalfOpen, State::Closed),
+        ]);
+    }
+    fail(&breaker).await.ok();
+    expected.push(transition(State::Closed, State::Open));
+    let mut seen = Vec::new();
+    loop {
+        match transitions.try_recv() {
+            Ok(transition) => seen.push(transition),
+            Err(broadcast::error::TryRecvError::Empty) => break,
+            Err(other) => panic!(
+                "a subscriber that has not read while the breaker made 16 transitions should \
+                 still get all 16 (the channel keeps at least the last 16), but after {} it got \
+                 {other:?}",
+                seen.len()
+            ),
+        }
+    }
+    assert_eq!(
+        seen, expected,
+        "five trips and recoveries and a sixth trip, read only at the end: the subscriber \
+         should see all 16 transitions, in order"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_timeout_of_duration_max_keeps_the_async_breaker_open() {
+    let breaker = CircuitBreaker::new(consecutive(1, Duration::MAX, 1));
+    fail(&breaker).await.ok();
+    advance(secs(3600)).await;
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "an hour after it opened, a breaker with an open timeout of Duration::MAX should still \
+         be open (and not overflow computing when it turns half-open)"
+    );
+    assert_eq!(
+        succeed(&breaker).await,
+        Err(CallError::Rejected),
+        "a breaker open for Duration::MAX should reject the call"
     );
 }
 

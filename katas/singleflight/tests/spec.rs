@@ -26,6 +26,7 @@ use std::time::Duration;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rstest::rstest;
+use spec_probes::keys::{ConstHash, Counted, count};
 use subject::SingleFlight;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
@@ -478,6 +479,14 @@ async fn a_waiter_that_gives_up_disturbs_nobody(#[case] how: GiveUp) {
     let waiter = spawn_get(&flights, ms(10), "user:1", &backend, secs(1), Ends::Ok);
     sleep(ms(100)).await;
     give_up_on_a_call(&flights, "user:1", &backend, ms(400), how).await;
+    let newcomer = spawn_get(&flights, ms(100), "user:1", &backend, secs(1), Ends::Ok);
+    assert_eq!(
+        finish(newcomer, "a caller arriving after a waiter gave up").await,
+        (value("user:1", 1), ms(400)),
+        "a waiter gave up ({how:?}) at 500ms while the load of user:1 still runs: a caller \
+         arriving at 600ms should join that load and get its value at 1s, not start a second \
+         load: (result, waited)"
+    );
     assert_eq!(
         finish(leader, "the first caller").await,
         (value("user:1", 1), secs(1)),
@@ -630,6 +639,215 @@ async fn followup_a_panicking_loader_strands_nobody() {
         outcome,
         (value("user:1", loads + 1), secs(1)),
         "after a loader panicked, the next call for the key should run a new load: (result, took)"
+    );
+}
+
+/// Where a loader panics.
+#[derive(Debug, Clone, Copy)]
+enum PanicsIn {
+    /// Inside its future, after some time.
+    ItsFuture,
+    /// In the closure, before it returns a future (a `pool.get().expect(..)`
+    /// before the `async` block).
+    ItsClosure,
+}
+
+#[rstest]
+#[case::in_its_future(PanicsIn::ItsFuture)]
+#[case::in_its_closure(PanicsIn::ItsClosure)]
+#[tokio::test(start_paused = true)]
+async fn followup_a_lone_caller_whose_loader_panics_leaves_nothing_behind(#[case] at: PanicsIn) {
+    let flights = Arc::new(Flights::new());
+    let backend = Backend::default();
+    let doomed = {
+        let (flights, backend) = (Arc::clone(&flights), backend.clone());
+        tokio::spawn(async move {
+            flights
+                .get("user:1".to_owned(), || match at {
+                    PanicsIn::ItsFuture => backend.load("user:1", ms(500), Ends::Panics),
+                    PanicsIn::ItsClosure => {
+                        panic!("the loader of user:1 panicked before its future (a bug)")
+                    }
+                })
+                .await
+        })
+    };
+    let ended = within(doomed, "the caller whose loader panics").await;
+    assert!(
+        ended.as_ref().is_err_and(tokio::task::JoinError::is_panic),
+        "the loader's panic ({at:?}) should reach the caller that ran it, got {ended:?}"
+    );
+    assert_eq!(
+        flights.in_flight(),
+        0,
+        "the only caller of user:1 had a loader that panicked ({at:?}): no key should be left \
+         in flight (clean up in a guard's Drop, which runs on a panic too)"
+    );
+    let loads = backend.loads();
+    for key in ["user:1", "user:2"] {
+        let outcome = within(
+            timed_get(&flights, key, &backend, secs(1), Ends::Ok),
+            "a call after a panic",
+        )
+        .await;
+        assert!(
+            outcome.0.is_ok() && outcome.1 == secs(1),
+            "after a loader of user:1 panicked ({at:?}), a call for {key} should run a new load \
+             of one second and get its value (a lock poisoned by the panic must not fail every \
+             later call), got {outcome:?}"
+        );
+    }
+    assert_eq!(backend.loads(), loads + 2, "one new load per key");
+}
+
+/// Keys are user ids whose `Hash` is the same for every id: every key
+/// collides.
+type Colliding = SingleFlight<ConstHash<String>, String, String>;
+
+#[tokio::test(start_paused = true)]
+async fn keys_with_the_same_hash_are_still_different_keys() {
+    let flights = Arc::new(Colliding::new());
+    let backend = Backend::default();
+    let calls: Vec<_> = ["user:1", "user:2", "user:1", "user:2"]
+        .into_iter()
+        .map(|key| {
+            let (flights, backend) = (Arc::clone(&flights), backend.clone());
+            let call = tokio::spawn(async move {
+                flights
+                    .get(ConstHash(key.to_owned()), || {
+                        backend.load(key, secs(1), Ends::Ok)
+                    })
+                    .await
+            });
+            (key, call)
+        })
+        .collect();
+    sleep(ms(500)).await;
+    assert_eq!(
+        flights.in_flight(),
+        2,
+        "user:1 and user:2 hash the same but are different keys: each should have its own load \
+         in flight"
+    );
+    for (key, call) in calls {
+        let result = finish(call, "a caller of a colliding key").await;
+        let loaded = result
+            .as_deref()
+            .ok()
+            .and_then(|v| v.rsplit_once(" v"))
+            .map(|(k, _)| k);
+        assert_eq!(
+            loaded,
+            Some(key),
+            "keys whose hashes are equal must not share a flight: a caller of {key} should get \
+             {key}'s value, got {result:?} (is the map keyed by the hash instead of the key?)"
+        );
+    }
+    assert_eq!(
+        backend.loads(),
+        2,
+        "two callers each of two colliding keys: one load per key"
+    );
+}
+
+/// A profile that counts how often it is cloned.
+#[derive(Debug)]
+struct Profile {
+    clones: Arc<AtomicUsize>,
+}
+
+impl Clone for Profile {
+    fn clone(&self) -> Self {
+        self.clones.fetch_add(1, SeqCst);
+        Profile {
+            clones: Arc::clone(&self.clones),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_costs_one_clone_of_the_result() {
+    const CALLERS: usize = 10;
+    let flights = Arc::new(SingleFlight::<String, Profile, String>::new());
+    let clones = Arc::new(AtomicUsize::new(0));
+    let calls: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (flights, clones) = (Arc::clone(&flights), Arc::clone(&clones));
+            tokio::spawn(async move {
+                flights
+                    .get("user:1".to_owned(), move || async move {
+                        sleep(secs(1)).await;
+                        Ok(Profile { clones })
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        let profile = finish(call, "a caller of a shared load").await;
+        assert!(profile.is_ok(), "every caller gets the profile");
+    }
+    let cloned = clones.load(SeqCst);
+    assert!(
+        cloned <= CALLERS,
+        "{CALLERS} callers shared one load: the result should be cloned about once per caller \
+         (a waiter costs one clone of the result), but it was cloned {cloned} times"
+    );
+}
+
+#[test]
+fn joining_or_leading_a_flight_costs_the_same_with_a_thousand_keys_in_flight() {
+    // The keys count their `hash` and `eq` calls. A thousand loads are
+    // parked in flight on a gate; then one more call, for a new key whose
+    // load answers at once, is measured, beside the same call with one key
+    // in flight.
+    fn one_more_call(in_flight: usize) -> spec_probes::keys::Calls {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a current-thread runtime");
+        let flights = Arc::new(SingleFlight::<Counted<String>, String, String>::new());
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        runtime.block_on(async {
+            for i in 0..in_flight {
+                let (flights, gate) = (Arc::clone(&flights), Arc::clone(&gate));
+                tokio::spawn(async move {
+                    flights
+                        .get(Counted(format!("user:{i}")), move || async move {
+                            let _open = gate.acquire().await;
+                            Ok(String::new())
+                        })
+                        .await
+                });
+            }
+            for _ in 0..100_000 {
+                if flights.in_flight() == in_flight {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(
+                flights.in_flight(),
+                in_flight,
+                "{in_flight} keys should be in flight, each waiting for its load"
+            );
+        });
+        let (calls, result) = count(|| {
+            runtime.block_on(flights.get(Counted("user:new".to_owned()), || async {
+                Ok("user:new v1".to_owned())
+            }))
+        });
+        assert_eq!(result, Ok("user:new v1".to_owned()));
+        calls
+    }
+    let one = one_more_call(1);
+    let thousand = one_more_call(1000);
+    assert!(
+        thousand.total() <= one.total() + 4,
+        "one call should be O(1): one map operation to join or lead, one to end the flight, \
+         whatever the number of keys in flight. With 1 key in flight it hashed and compared \
+         keys {one:?}; with 1,000, {thousand:?} (a scan of the flights?)"
     );
 }
 

@@ -119,6 +119,12 @@ impl Bulkhead {
                     // could ever run again.
                     .map_err(|_| BulkheadError::Rejected)?;
                 drop(slot);
+                // A permit that comes free on the instant of the deadline (or
+                // reaches this task only then) leaves no time to run: give it
+                // back without starting the request.
+                if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+                    return Err(BulkheadError::TimedOut);
+                }
                 permit
             }
         };
