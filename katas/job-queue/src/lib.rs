@@ -277,7 +277,8 @@ impl Queue {
     ///
     /// If n is below `max_attempts`, the job is queued again with
     /// `not_before = now + backoff_base_secs * 2^(n-1)` (the first retry
-    /// waits the base, the second twice it, ...); otherwise it moves to
+    /// waits the base, the second twice it, ...; a time past `i64::MAX`
+    /// saturates there instead of overflowing); otherwise it moves to
     /// [`JobState::Dead`] for good. Either way `error` becomes its
     /// `last_error`.
     ///

@@ -24,13 +24,15 @@ use job_queue_solution as subject;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use rstest::rstest;
 use rusqlite::Connection;
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use subject::{Config, Job, JobId, JobInfo, JobState, Queue, QueueError, Stats};
 
 // ─────────────────────────── helpers ───────────────────────────
@@ -140,6 +142,38 @@ fn never_claims_a_job_before_its_not_before_time() {
     let job =
         claim(&mut q, "w1", T + 100, 30).expect("a job not before T + 100 is ready at T + 100");
     assert_eq!((job.id, job.payload.as_str()), (id, "delayed"));
+}
+
+#[test]
+fn an_expired_lease_and_a_queued_job_compete_by_priority_then_not_before() {
+    let mut q = queue(CONFIG);
+    let urgent = enqueue(&mut q, "password reset", 9, T);
+    assert_eq!(
+        claim(&mut q, "crashed", T, 30).map(|j| j.id),
+        Some(urgent),
+        "the password reset is the only job"
+    );
+    let report = enqueue(&mut q, "nightly report", 1, T);
+    // The worker crashed: at T + 30 its lease has expired.
+    let job = claim(&mut q, "w2", T + 30, 30).expect("two jobs are claimable at T + 30");
+    assert_eq!(
+        job.id, urgent,
+        "at T + 30 the password reset (priority 9, its lease expired) and the nightly report \
+         (priority 1, queued) are both claimable: the higher priority goes first, whichever \
+         kind it is"
+    );
+    assert_eq!(claim(&mut q, "w2", T + 30, 30).map(|j| j.id), Some(report));
+
+    let mut q = queue(CONFIG);
+    let older = enqueue(&mut q, "older", 5, T - 20);
+    claim(&mut q, "crashed", T, 30).expect("the older job is ready");
+    let newer = enqueue(&mut q, "newer", 5, T - 10);
+    let job = claim(&mut q, "w2", T + 30, 30).expect("two jobs are claimable at T + 30");
+    assert_eq!(
+        job.id, older,
+        "equal priorities: the job not before T - 20 (its lease expired) goes before the queued \
+         job not before T - 10 (ids {older} and {newer})"
+    );
 }
 
 #[test]
@@ -398,6 +432,46 @@ fn a_failure_then_success_completes_the_job() {
     );
 }
 
+#[test]
+fn a_retry_too_far_away_for_unix_seconds_is_scheduled_at_i64_max() {
+    // A queue that never gives up: base 10 s doubles past i64::MAX seconds
+    // around attempt 60. The retry time saturates at i64::MAX (it never
+    // comes) instead of overflowing: a panic kills the worker, a wrap
+    // retries at once.
+    let mut q = queue(Config {
+        max_attempts: 100,
+        backoff_base_secs: 10,
+    });
+    let id = enqueue(&mut q, "retry for ever", 0, T);
+    let mut now = T;
+    for attempt in 1..=70u32 {
+        let job = claim(&mut q, "w1", now, 5).unwrap_or_else(|| {
+            panic!("attempt {attempt} must be claimable at its retry time {now}")
+        });
+        assert_eq!(
+            job.attempt, attempt,
+            "the claim at {now} is attempt {attempt}"
+        );
+        q.fail(id, "w1", "still down", now)
+            .unwrap_or_else(|e| panic!("the holder's fail of attempt {attempt} at {now}: {e}"));
+        let wait = 10_i64.saturating_mul(2_i64.saturating_pow(attempt - 1));
+        let retry_at = now.saturating_add(wait);
+        let info = info(&q, id);
+        assert_eq!(
+            (info.state, info.not_before),
+            (JobState::Queued, retry_at),
+            "attempt {attempt} of 100 failed at {now}: the retry waits 10 * 2^{} s, so it is due \
+             at {retry_at} (now + wait, saturating at i64::MAX)",
+            attempt - 1
+        );
+        if retry_at == i64::MAX {
+            return;
+        }
+        now = retry_at;
+    }
+    panic!("the retry time should have reached i64::MAX by attempt 70");
+}
+
 // ─────────────────────────── stats ───────────────────────────
 
 #[test]
@@ -610,6 +684,189 @@ fn followup_concurrent_workers_take_over_expired_leases_exactly_once() {
         150,
         "every abandoned job is taken over and done"
     );
+}
+
+// ─────────────────────── claims: cost and races ───────────────────────
+
+/// How much SQLite work one claim does on a queue of `ready` due jobs: the
+/// virtual machine steps its statements run, counted by a progress handler
+/// on the queue's connection. A count, not a time: the same on every run.
+fn claim_steps(ready: usize) -> u64 {
+    let mut conn = Connection::open_in_memory().expect("an in-memory database");
+    let steps = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&steps);
+    conn.progress_handler(
+        1,
+        Some(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            false
+        }),
+    )
+    .expect("a progress handler");
+    let mut q = Queue::with_connection(conn, CONFIG).expect("a queue on an in-memory database");
+    for i in 0..ready {
+        let i = i64::try_from(i).expect("a small count");
+        enqueue(&mut q, &format!("job {i}"), i % 7, T - i % 50);
+    }
+    // A few running jobs, some of whose leases have expired by T.
+    for lease in [5, 50, 5, 50] {
+        claim(&mut q, "crashed", T - 10, lease).expect("a ready job");
+    }
+    steps.store(0, Ordering::Relaxed);
+    claim(&mut q, "w1", T, 30).expect("a ready job");
+    steps.load(Ordering::Relaxed)
+}
+
+#[test]
+fn a_claim_walks_an_index_instead_of_sorting_every_ready_job() {
+    let small = claim_steps(500);
+    let large = claim_steps(4_000);
+    assert!(
+        large < 2 * small,
+        "one claim took {small} SQLite steps with 500 ready jobs and {large} with 4,000: an \
+         indexed claim takes the first row of an index walk and costs about the same at both \
+         sizes; a claim that collects every claimable job and sorts them (one WHERE with an OR \
+         over queued and expired jobs, or no index on the claim order) grows with the queue"
+    );
+}
+
+/// Whether some connection holds the write lock on the database at `path`:
+/// a fresh connection that may not wait tries to take it.
+fn write_lock_is_held(path: &Path) -> bool {
+    let probe = Connection::open(path).expect("a probe connection");
+    probe
+        .busy_timeout(Duration::ZERO)
+        .expect("a zero busy timeout");
+    match probe.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+        Ok(()) => false,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+        {
+            true
+        }
+        Err(e) => panic!("the probe connection failed: {e}"),
+    }
+}
+
+/// What w2's claim answered, once it has run: the job it took, or why it
+/// failed.
+type Takeover = Arc<Mutex<Option<Result<Option<Job>, String>>>>;
+
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Ack,
+    Fail,
+}
+
+/// The slow worker acks or fails at T + 29 a job it claimed at T with a
+/// 30 s lease. A trace callback on its connection lets worker w2 claim at
+/// T + 30 (the lease has expired by w2's clock) right after the slow worker's
+/// `at`-th statement that ends outside a write transaction of its own: the
+/// moment another worker may really act between two statements. Returns
+/// the slow worker's answer and w2's claim.
+fn race_a_takeover(
+    outcome: Outcome,
+    at: usize,
+) -> (Result<(), QueueError>, Option<Job>, Queue, JobId) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("jobs.db");
+    let mut setup = Queue::open_with(&path, CONFIG).expect("open");
+    let id = enqueue(&mut setup, "refund order 7", 0, T);
+    claim(&mut setup, "slow", T, 30).expect("the job is ready");
+
+    let countdown = Arc::new(AtomicUsize::new(0));
+    let takeover: Takeover = Arc::default();
+    let mut conn = Connection::open(&path).expect("the slow worker's connection");
+    {
+        let (countdown, takeover, path) =
+            (Arc::clone(&countdown), Arc::clone(&takeover), path.clone());
+        conn.trace_v2(
+            TraceEventCodes::SQLITE_TRACE_PROFILE,
+            Some(move |_: TraceEvent<'_>| {
+                if countdown.load(Ordering::SeqCst) == 0 || write_lock_is_held(&path) {
+                    return;
+                }
+                if countdown.fetch_sub(1, Ordering::SeqCst) != 1 {
+                    return;
+                }
+                let claimed = Queue::open_with(&path, CONFIG)
+                    .and_then(|mut w2| w2.claim("w2", T + 30, 30))
+                    .map_err(|e| e.to_string());
+                *takeover.lock().expect("the takeover's result") = Some(claimed);
+            }),
+        )
+        .expect("a trace callback");
+    }
+    let mut slow = Queue::with_connection(conn, CONFIG).expect("the slow worker's queue");
+    countdown.store(at, Ordering::SeqCst);
+    let result = match outcome {
+        Outcome::Ack => slow.ack(id, "slow", T + 29),
+        Outcome::Fail => slow.fail(id, "slow", "provider down", T + 29),
+    };
+    countdown.store(0, Ordering::SeqCst);
+    let claimed = takeover
+        .lock()
+        .expect("the takeover's result")
+        .take()
+        .unwrap_or_else(|| {
+            // The slow worker is done: w2 comes now.
+            Queue::open_with(&path, CONFIG)
+                .and_then(|mut w2| w2.claim("w2", T + 30, 30))
+                .map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(|e| panic!("w2's claim at T + 30 failed: {e}"));
+    (result, claimed, setup, id)
+}
+
+#[test]
+fn followup_ack_and_fail_check_the_lease_in_the_transaction_that_writes() {
+    for outcome in [Outcome::Ack, Outcome::Fail] {
+        for at in 1..=3 {
+            let (result, claimed, q, id) = race_a_takeover(outcome, at);
+            let moment = format!(
+                "w2 claimed at T + 30 right after statement {at} of the slow worker's {outcome:?} \
+                 that ended outside a write transaction (or after the {outcome:?}, if it ran fewer)"
+            );
+            match (&result, &claimed) {
+                (Ok(()), Some(job)) => panic!(
+                    "the slow worker's {outcome:?} at T + 29 was accepted, and w2 also took the job \
+                     over (attempt {}): {moment}. The lease must be checked in the same statement \
+                     or transaction that changes the job, or a takeover in between is overwritten \
+                     and the job runs twice",
+                    job.attempt
+                ),
+                (Err(QueueError::LeaseLost { .. }), Some(_)) => {
+                    let info = info(&q, id);
+                    assert_eq!(
+                        (info.state, info.attempts),
+                        (JobState::Running, 2),
+                        "{moment}: the slow worker's {outcome:?} was rightly LeaseLost, and the job \
+                         must stay w2's"
+                    );
+                }
+                (Ok(()), None) => {
+                    let want = match outcome {
+                        Outcome::Ack => JobState::Done,
+                        Outcome::Fail => JobState::Queued,
+                    };
+                    assert_eq!(
+                        info(&q, id).state,
+                        want,
+                        "{moment}: the slow worker's {outcome:?} was accepted first"
+                    );
+                }
+                (Err(QueueError::LeaseLost { .. }), None) => panic!(
+                    "{moment}: nobody took the job over, yet the slow worker's {outcome:?} at \
+                     T + 29, inside its lease (until T + 30), was LeaseLost"
+                ),
+                (Err(e), _) => panic!(
+                    "{moment}: the slow worker's {outcome:?} failed with {e} instead of being \
+                     accepted or LeaseLost (a DEFERRED transaction that reads and then writes \
+                     fails when another worker wrote in between: see Constraints)"
+                ),
+            }
+        }
+    }
 }
 
 // ─────────────────────────── the model ───────────────────────────

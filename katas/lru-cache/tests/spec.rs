@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rstest::rstest;
+use spec_probes::keys::{Calls, Counted, count};
 use subject::{LruCache, TtlCache};
 
 // ───────────────────────────── helpers ─────────────────────────────
@@ -461,25 +462,65 @@ proptest! {
 
 // ─────────────────────── LRU: at scale, and memory ───────────────────────
 
+/// The most key calls (`hash` and `eq`) one operation may make on average
+/// over a block of 10,000: a few hash probes and key comparisons, plus the
+/// hash table's own rehash of every key now and then (a `HashMap` of 100,000
+/// keys under churn rehashes them all every 14,000 or so inserts), whatever
+/// the size. A list scanned for the key makes about n/2 comparisons.
+const CALLS_PER_OPERATION: u64 = 32;
+
 #[test]
 fn followup_a_hundred_thousand_entries_evict_in_exact_recency_order() {
-    // O(1) per operation makes this a few hundred thousand hash lookups; an
-    // answer that scans a list on every get runs for minutes (and the CLI
-    // reports a timeout).
+    // O(1) per operation, counted rather than timed: the keys count their
+    // `hash` and `eq` calls, and every block of 10,000 operations must stay
+    // within a few calls per operation. An answer that scans a list for the
+    // key fails at its first block.
     const N: u32 = 100_000;
+    const BLOCK: u32 = 10_000;
     let mut cache = LruCache::new(N as usize);
-    for key in 0..N {
-        cache.put(key, key);
-    }
-    for key in (0..N).step_by(2) {
-        assert_eq!(
-            cache.get(&key),
-            Some(&key),
-            "a cache of capacity {N} holding keys 0..{N} should return key {key}"
+    let check = |calls: Calls, what: &str, from: u32, to: u32, len: u32| {
+        let per_op = calls.total() / u64::from((to - from).max(1));
+        assert!(
+            per_op <= CALLS_PER_OPERATION,
+            "{what} on keys {from}..{to} of a cache holding {len} entries hashed or compared keys \
+             {per_op} times per operation on average ({calls:?}); O(1) per operation allows at \
+             most {CALLS_PER_OPERATION}, whatever the size: a lookup is one hash probe, and \
+             using or evicting an entry moves links, not keys"
         );
+    };
+    for from in (0..N).step_by(BLOCK as usize) {
+        let (calls, ()) = count(|| {
+            for key in from..from + BLOCK {
+                cache.put(Counted(key), key);
+            }
+        });
+        check(calls, "put", from, from + BLOCK, from + BLOCK);
     }
-    for key in N..N + N / 2 {
-        cache.put(key, key);
+    for from in (0..N).step_by(BLOCK as usize) {
+        let (calls, ()) = count(|| {
+            for key in (from..from + BLOCK).step_by(2) {
+                assert_eq!(
+                    cache.get(&Counted(key)),
+                    Some(&key),
+                    "a cache of capacity {N} holding keys 0..{N} should return key {key}"
+                );
+            }
+        });
+        check(calls, "get of every even key", from, from + BLOCK / 2, N);
+    }
+    for from in (N..N + N / 2).step_by(BLOCK as usize) {
+        let (calls, ()) = count(|| {
+            for key in from..from + BLOCK {
+                cache.put(Counted(key), key);
+            }
+        });
+        check(
+            calls,
+            "put of a new key (evicting one)",
+            from,
+            from + BLOCK,
+            N,
+        );
     }
     assert_eq!(
         cache.len(),
@@ -489,7 +530,7 @@ fn followup_a_hundred_thousand_entries_evict_in_exact_recency_order() {
     for key in 0..N + N / 2 {
         let expected = (key % 2 == 0 || key >= N).then_some(key);
         assert_eq!(
-            cache.peek(&key).copied(),
+            cache.peek(&Counted(key)).copied(),
             expected,
             "keys 0..{N} were put, every even one was read, then {} new keys were put: exactly \
              the {} odd keys (the least recently used) should have been evicted, so key {key} \
@@ -718,6 +759,61 @@ fn ttl_len_counts_only_live_entries() {
     assert!(
         cache.is_empty(t0 + ms(160)),
         "every entry has expired at t0 + 160ms: the cache should be empty"
+    );
+}
+
+#[test]
+fn ttl_is_empty_once_every_entry_has_expired() {
+    let t0 = Instant::now();
+    let mut cache = TtlCache::new(4, ms(100));
+    cache.put('a', 1, t0);
+    cache.put('b', 2, t0 + ms(10));
+    assert!(
+        !cache.is_empty(t0 + ms(109)),
+        "b, written at t0 + 10ms with a ttl of 100ms, is live at t0 + 109ms: the cache is not \
+         empty"
+    );
+    assert!(
+        cache.is_empty(t0 + ms(110)),
+        "a and b, written at t0 and t0 + 10ms with a ttl of 100ms, have both expired at \
+         t0 + 110ms: is_empty must say so by itself, without a len first (an expired entry does \
+         not count)"
+    );
+}
+
+#[test]
+fn ttl_an_entry_expires_on_time_after_an_older_entry_was_rewritten() {
+    let t0 = Instant::now();
+    let mut cache = TtlCache::new(4, ms(100));
+    cache.put('a', 1, t0);
+    cache.put('b', 2, t0 + ms(10));
+    cache.put('a', 3, t0 + ms(20));
+    // a now lives until t0 + 120ms, b until t0 + 110ms.
+    assert_eq!(
+        cache.get(&'b', t0 + ms(110)),
+        None,
+        "b, written at t0 + 10ms with a ttl of 100ms, has expired at t0 + 110ms, even though a, \
+         written before it, was rewritten at t0 + 20ms and is still live"
+    );
+    assert_eq!(
+        cache.peek(&'b', t0 + ms(110)),
+        None,
+        "peek(b) at t0 + 110ms: b has expired"
+    );
+    assert_eq!(
+        cache.len(t0 + ms(110)),
+        1,
+        "at t0 + 110ms only a (rewritten at t0 + 20ms) is live"
+    );
+    assert_eq!(
+        cache.get(&'a', t0 + ms(119)),
+        Some(&3),
+        "a, rewritten at t0 + 20ms, is live until t0 + 120ms"
+    );
+    assert_eq!(
+        cache.get(&'a', t0 + ms(120)),
+        None,
+        "a, rewritten at t0 + 20ms, has expired at t0 + 120ms"
     );
 }
 

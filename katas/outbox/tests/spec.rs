@@ -550,6 +550,148 @@ fn another_relay_takes_over_a_crashed_relays_events_once_its_lease_expires() {
     assert_eq!(second.delivered[0], broker.delivered[0]);
 }
 
+#[test]
+fn a_redelivered_event_keeps_its_payload_though_the_order_changed_since() {
+    let db = db();
+    let mut shop = db.shop();
+    let id = shop.place_order(&order(1)).expect("place_order");
+    let mut broker = Broker::scripted(&[Step::Crash]);
+    assert!(
+        run_catching(&mut db.relay("relay-a"), T0, &mut broker).is_none(),
+        "the scripted broker crashes the relay"
+    );
+    let first = broker.delivered[0].clone();
+    // While the relay is down, the customer cancels.
+    shop.cancel_order(id).expect("cancel a placed order");
+    let mut restarted = db.relay("relay-a");
+    run(&mut restarted, T0 + 1, &mut broker);
+    assert_eq!(
+        broker.delivered.get(1),
+        Some(&first),
+        "order {id}'s OrderPlaced was delivered, then the relay crashed, then the order was \
+         cancelled: the redelivered OrderPlaced must be the same event, same id and same \
+         payload (write the payload with the event, when it happens, not at publish time); \
+         delivered {:?}",
+        broker.delivered
+    );
+    assert_eq!(
+        broker
+            .delivered
+            .get(2)
+            .map(|e| (e.aggregate_id, e.sequence, e.kind)),
+        Some((id, 2, EventKind::OrderCancelled)),
+        "then the cancellation"
+    );
+}
+
+#[test]
+fn a_crashed_relay_strands_at_most_one_batch_of_a_hundred_events() {
+    let db = db();
+    let mut shop = db.shop();
+    for n in 0..300 {
+        shop.place_order(&order(n)).expect("place_order");
+    }
+    let mut crashing = db.relay("relay-a");
+    let mut broker = Broker::scripted(&[Step::Crash]);
+    assert!(
+        run_catching(&mut crashing, T0, &mut broker).is_none(),
+        "the scripted broker crashes the relay"
+    );
+    // The crashed relay is never used again; its lease holds until T0 + 30.
+    let mut other = db.relay("relay-b");
+    let mut second = Broker::default();
+    run(&mut other, T0 + 1, &mut second);
+    let stranded = 300 - second.delivered.len();
+    assert!(
+        stranded <= 100,
+        "relay-a crashed on the first event of a backlog of 300 placements (300 orders, one \
+         event each); at T0 + 1, within its lease, relay-b published {} and {stranded} stay \
+         stranded until the lease expires: a run claims a bounded batch (at most 100) and \
+         loops, so a crash strands at most one batch",
+        second.delivered.len()
+    );
+    run(&mut other, T0 + LEASE, &mut second);
+    assert_eq!(
+        dedup(&second.delivered).len(),
+        300,
+        "once relay-a's lease has expired, relay-b publishes the rest"
+    );
+}
+
+/// A broker for relay-a that, on its first call, has new orders placed,
+/// runs relay-b against a broker that refuses everything, then runs relay-c
+/// against a healthy one: all while relay-a holds its claims.
+struct FailureNextDoor<'a> {
+    shop: &'a mut Shop,
+    others: Option<(&'a mut Relay, &'a mut Relay)>,
+    log: Vec<(&'static str, Event)>,
+}
+
+impl Publisher for FailureNextDoor<'_> {
+    fn publish(&mut self, event: &Event) -> Result<(), PublishError> {
+        self.log.push(("relay-a", event.clone()));
+        if let Some((failing, healthy)) = self.others.take() {
+            for n in 100..103 {
+                self.shop
+                    .place_order(&order(n))
+                    .expect("place_order while relay-a publishes");
+            }
+            let mut down = Broker::scripted(&[Step::Fail; 200]);
+            let report = failing
+                .run_once(T0, &mut down)
+                .expect("relay-b's run should not fail with a database error");
+            assert!(
+                report.failure.is_some(),
+                "relay-b had new events to claim and its broker refused the first one"
+            );
+            let mut up = Broker::default();
+            healthy
+                .run_once(T0, &mut up)
+                .expect("relay-c's run should not fail with a database error");
+            self.log
+                .extend(up.delivered.into_iter().map(|e| ("relay-c", e)));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_relays_failure_releases_its_own_claims_only() {
+    let db = db();
+    let mut shop = db.shop();
+    fill(&mut shop, 5, 1);
+    let mut first = db.relay("relay-a");
+    let mut failing = db.relay("relay-b");
+    let mut healthy = db.relay("relay-c");
+    let mut shop2 = db.shop();
+    let mut broker = FailureNextDoor {
+        shop: &mut shop2,
+        others: Some((&mut failing, &mut healthy)),
+        log: Vec::new(),
+    };
+    first
+        .run_once(T0, &mut broker)
+        .expect("run_once should not fail with a database error");
+    let mut by_id: HashMap<i64, Vec<&str>> = HashMap::new();
+    for (relay, event) in &broker.log {
+        by_id.entry(event.id).or_default().push(relay);
+    }
+    let twice: Vec<_> = by_id.iter().filter(|(_, r)| r.len() > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "while relay-a published its claimed events, relay-b failed (and gave back its own \
+         claims) and relay-c ran, all at T0 within relay-a's lease: relay-c must not publish \
+         what relay-a still holds, but these were published twice (event id, relays): {twice:?}"
+    );
+    assert_eq!(
+        by_id.len(),
+        13,
+        "the 10 events and the 3 placed meanwhile are all published"
+    );
+    let log: Vec<Event> = broker.log.into_iter().map(|(_, e)| e).collect();
+    assert_per_aggregate_order(&log);
+}
+
 /// A broker that, the first time it is called, runs a second relay (its own
 /// connection) while the first relay is in the middle of publishing.
 struct Meddler<'a> {

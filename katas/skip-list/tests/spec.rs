@@ -26,6 +26,7 @@ use std::ops::{Bound, RangeBounds};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rstest::rstest;
+use spec_probes::keys::{Counted, count};
 use subject::SkipList;
 
 // ───────────────────────────── helpers ─────────────────────────────
@@ -605,37 +606,215 @@ fn followup_ranks_stay_exact_through_thousands_of_inserts_and_removes() {
     }
 }
 
+// ─────────────────── cost, counted in key comparisons ───────────────────
+//
+// A skip list's O(log n) is a promise about how many keys a search looks
+// at. The keys below are `Counted`: every `cmp`, `partial_cmp` and `eq` call
+// on them is counted, so the cost of an operation is a number, the same on
+// every machine and every run, not a time.
+
+/// The most key comparisons one operation may make on average in a list of
+/// `n` keys: 8 log2 n + 16, a few times what a skip list needs (about
+/// 2 log2 n with p = 1/4) and far below the n/2 of a walk along one level.
+fn comparison_budget(n: usize) -> u64 {
+    8 * u64::from(usize::BITS - n.leading_zeros()) + 16
+}
+
 #[test]
 fn followup_a_hundred_thousand_keys_in_ascending_order_stay_logarithmic() {
     // Ascending inserts are the worst case for a search tree that does not
-    // balance itself; a skip list does not care. An answer that walks the
-    // bottom level (to insert, or to count a rank) takes minutes here, and
-    // the CLI reports it as a timeout. Seed 0 on purpose: a generator stuck
-    // at zero gives every node the same height, and the list degenerates
-    // into a linked list.
+    // balance itself; a skip list does not care. Seed 0 on purpose: a
+    // generator stuck at zero gives every node the same height, and the list
+    // degenerates into a linked list whose every search walks it all.
+    // Inserts are counted block by block (1 024 keys, then doubling), so
+    // such a list fails as soon as a block costs more than its budget.
     const N: u32 = 100_000;
     let mut list = SkipList::new(0);
-    for key in 0..N {
-        list.insert(key, ());
+    let mut len = 0u32;
+    while len < N {
+        let end = (len * 2).clamp(1024, N);
+        let (calls, ()) = count(|| {
+            for key in len..end {
+                list.insert(Counted(key), ());
+            }
+        });
+        let per_insert = calls.total() / u64::from(end - len);
+        let budget = comparison_budget(end as usize);
+        assert!(
+            per_insert <= budget,
+            "a list seeded with 0, keys inserted in ascending order: inserting keys {len}..{end} \
+             compared {per_insert} keys per insert on average; O(log n) allows at most {budget} \
+             at {end} keys (a walk along one level compares about n/2)"
+        );
+        len = end;
     }
     assert_eq!(list.len(), N as usize, "{N} distinct keys were inserted");
-    for key in (0..N).step_by(97) {
+
+    let sample: Vec<u32> = (0..N).step_by(97).collect();
+    let budget = comparison_budget(N as usize);
+    let (calls, ranks) = count(|| {
+        sample
+            .iter()
+            .map(|&key| list.rank(&Counted(key)))
+            .collect::<Vec<_>>()
+    });
+    for (&key, rank) in sample.iter().zip(ranks) {
         assert_eq!(
-            list.rank(&key),
+            rank,
             Some(key as usize),
             "with keys 0..{N}, rank({key}) should be {key}"
         );
+    }
+    let per_rank = calls.total() / sample.len() as u64;
+    assert!(
+        per_rank <= budget,
+        "with keys 0..{N}, rank compared {per_rank} keys per call on average; O(log n) allows at \
+         most {budget} (rank adds up the spans a search crosses: it does not count keys one by \
+         one)"
+    );
+    let (calls, found) = count(|| {
+        sample
+            .iter()
+            .filter(|&&key| list.get(&Counted(key)).is_some())
+            .count()
+    });
+    assert_eq!(found, sample.len(), "every key of 0..{N} should be found");
+    let per_get = calls.total() / sample.len() as u64;
+    assert!(
+        per_get <= budget,
+        "with keys 0..{N}, get compared {per_get} keys per call on average; O(log n) allows at \
+         most {budget}"
+    );
+    for &key in &sample {
         assert_eq!(
-            list.get_by_rank(key as usize).map(|(&k, _)| k),
+            list.get_by_rank(key as usize).map(|(k, _)| k.0),
             Some(key),
             "with keys 0..{N}, get_by_rank({key}) should be {key}"
         );
     }
-    let last_ten: Vec<u32> = list.range(N - 10..).map(|(&k, _)| k).collect();
+    let last_ten: Vec<u32> = list.range(Counted(N - 10)..).map(|(k, _)| k.0).collect();
     assert_eq!(
         last_ten,
         (N - 10..N).collect::<Vec<_>>(),
         "range({}..) should yield the last ten keys",
         N - 10
     );
+    let (calls, removed) = count(|| {
+        sample
+            .iter()
+            .filter(|&&key| list.remove(&Counted(key)).is_some())
+            .count()
+    });
+    assert_eq!(removed, sample.len(), "every sampled key should be removed");
+    let per_remove = calls.total() / sample.len() as u64;
+    assert!(
+        per_remove <= budget,
+        "with keys 0..{N}, remove compared {per_remove} keys per call on average; O(log n) \
+         allows at most {budget}"
+    );
+}
+
+#[rstest]
+#[case::zero(0)]
+#[case::one(1)]
+#[case::the_largest(u64::MAX)]
+#[case::the_golden_ratio(0x9e37_79b9_7f4a_7c15)]
+#[case::minus_the_golden_ratio(0x61c8_8646_80b5_83eb)]
+#[case::the_xorshift_star_multiplier(0x2545_f491_4f6c_dd1d)]
+#[case::minus_the_xorshift_star_multiplier(0xdaba_0b6e_b093_22e3)]
+#[case::the_pcg_multiplier(0x5851_f42d_4c95_7f2d)]
+#[case::a_splitmix_multiplier(0xbf58_476d_1ce4_e5b9)]
+fn any_seed_keeps_every_search_logarithmic(#[case] seed: u64) {
+    // A generator that mixes the seed with a constant (to dodge xorshift's
+    // stuck state at 0) is stuck again at the seed that cancels the
+    // constant: every node gets the same height, and searches walk the list.
+    // These are the constants such generators use.
+    const N: u32 = 2048;
+    let mut list = SkipList::new(seed);
+    let (calls, ()) = count(|| {
+        for i in 0..N {
+            let key = (i * 1_109) % N;
+            list.insert(Counted(key), i);
+        }
+    });
+    let budget = comparison_budget(N as usize);
+    let per_insert = calls.total() / u64::from(N);
+    assert!(
+        per_insert <= budget,
+        "a list seeded with {seed:#x}: {N} inserts compared {per_insert} keys each on average; \
+         O(log n) allows at most {budget} (does the level generator degenerate for this seed?)"
+    );
+    let (calls, found) = count(|| {
+        (0..N)
+            .filter(|&key| list.get(&Counted(key)).is_some())
+            .count()
+    });
+    assert_eq!(
+        found, N as usize,
+        "a list seeded with {seed:#x}: every inserted key should be found"
+    );
+    let per_get = calls.total() / u64::from(N);
+    assert!(
+        per_get <= budget,
+        "a list seeded with {seed:#x}: get compared {per_get} keys per call on average; O(log n) \
+         allows at most {budget} (does the level generator degenerate for this seed?)"
+    );
+}
+
+#[test]
+fn range_finds_its_first_entry_in_o_log_n_comparisons_then_walks() {
+    const N: u32 = 1 << 14;
+    let mut list = SkipList::new(5);
+    for i in 0..N {
+        // A fixed shuffle of 0..N: an odd multiplier is coprime to 2^14.
+        list.insert(Counted((i * 7_919) % N), i);
+    }
+    let budget = comparison_budget(N as usize);
+    for start in (N / 8..N - 16).step_by(2_039) {
+        let end = start + 8;
+        let cases = [
+            (
+                Bound::Included(Counted(start)),
+                Bound::Excluded(Counted(end)),
+                (start..end).collect::<Vec<u32>>(),
+            ),
+            (
+                Bound::Excluded(Counted(start)),
+                Bound::Included(Counted(end)),
+                (start + 1..=end).collect::<Vec<u32>>(),
+            ),
+            (
+                Bound::Included(Counted(start)),
+                Bound::Unbounded,
+                (start..end).collect::<Vec<u32>>(),
+            ),
+            (
+                Bound::Unbounded,
+                Bound::Excluded(Counted(start)),
+                (0..8).collect::<Vec<u32>>(),
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let (calls, got) = count(|| {
+                list.range((from, to))
+                    .take(8)
+                    .map(|(k, _)| k.0)
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(
+                got, expected,
+                "with keys 0..{N}, the first 8 entries of range(({from:?}, {to:?}))"
+            );
+            let allowed = budget + 2 * (got.len() as u64 + 1);
+            assert!(
+                calls.total() <= allowed,
+                "with keys 0..{N}, taking the first {} entries of range(({from:?}, {to:?})) \
+                 compared {} keys; finding the first entry is a search, O(log n), and then each \
+                 entry costs a comparison or two: at most {allowed} (a range that walks level 0 \
+                 from the head to its bounds compares about {start})",
+                got.len(),
+                calls.total()
+            );
+        }
+    }
 }

@@ -1,0 +1,364 @@
+//! Bug: `TtlCache` finds expired entries through a `VecDeque<(K, Instant)>` log of writes with lazy
+//! deletion: a rewrite pushes a new record and leaves the old one to be skipped as stale when it
+//! reaches the front. Stale records are only popped when they reach the front, and a live, current
+//! record at the front stops the sweep: one entry written once and never rewritten (with a long
+//! TTL) pins the front, and every later write of any other key piles up behind it. Answers stay
+//! exact; memory grows with write traffic, not with capacity.
+//!
+//! Why candidates write it: lazy deletion is the textbook trick for a priority queue without
+//! decrease-key, and the memory spec only counts reads ("however many reads there are"), not
+//! rewrites.
+//!
+//! Symptom: a feature-flag cache of 200 entries with a 1 h TTL, re-put on every config poll while one flag never changes, holds 200 entries but 3 GB after a day.
+//!
+//! Whole file: written blind from the README and the stub by the red team; a design of its own,
+//! not a change to the reference.
+//!
+//! Caught by: `ttl_memory_stays_flat_however_often_entries_are_rewritten`
+//! (tests/memory.rs: 50,000 rewrites behind an entry that never expires).
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+/// "No node" in the index links.
+const NIL: usize = usize::MAX;
+
+/// One slot of the arena: `prev` points towards the most recently used end
+/// (`head`), `next` towards the least recently used end (`tail`).
+#[derive(Debug, Clone)]
+struct Node<K, V> {
+    entry: Option<(K, V)>,
+    prev: usize,
+    next: usize,
+}
+
+/// A map of at most `capacity` entries that evicts the least recently used
+/// entry to make room for a new key.
+#[derive(Debug, Clone)]
+pub struct LruCache<K, V> {
+    map: HashMap<K, usize>,
+    nodes: Vec<Node<K, V>>,
+    free: Vec<usize>,
+    /// Most recently used.
+    head: usize,
+    /// Least recently used.
+    tail: usize,
+    capacity: usize,
+}
+
+impl<K: Hash + Eq + Clone, V> LruCache<K, V> {
+    /// An empty cache that holds at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        LruCache {
+            map: HashMap::new(),
+            nodes: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            capacity,
+        }
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let (p, n) = (self.nodes[i].prev, self.nodes[i].next);
+        if p == NIL {
+            self.head = n;
+        } else {
+            self.nodes[p].next = n;
+        }
+        if n == NIL {
+            self.tail = p;
+        } else {
+            self.nodes[n].prev = p;
+        }
+    }
+
+    fn push_front(&mut self, i: usize) {
+        self.nodes[i].prev = NIL;
+        self.nodes[i].next = self.head;
+        if self.head == NIL {
+            self.tail = i;
+        } else {
+            self.nodes[self.head].prev = i;
+        }
+        self.head = i;
+    }
+
+    fn alloc(&mut self, key: K, value: V) -> usize {
+        let node = Node {
+            entry: Some((key, value)),
+            prev: NIL,
+            next: NIL,
+        };
+        if let Some(i) = self.free.pop() {
+            self.nodes[i] = node;
+            i
+        } else {
+            self.nodes.push(node);
+            self.nodes.len() - 1
+        }
+    }
+
+    /// The value of `key`, which becomes the most recently used entry.
+    pub fn get(&mut self, key: &K) -> Option<&V> {
+        let i = *self.map.get(key)?;
+        self.unlink(i);
+        self.push_front(i);
+        self.nodes[i].entry.as_ref().map(|(_, v)| v)
+    }
+
+    /// The value of `key`, leaving the recency order as it is.
+    pub fn peek(&self, key: &K) -> Option<&V> {
+        let i = *self.map.get(key)?;
+        self.nodes[i].entry.as_ref().map(|(_, v)| v)
+    }
+
+    /// Stores `value` under `key` as the most recently used entry and returns
+    /// the value it replaced, if the key was there.
+    pub fn put(&mut self, key: K, value: V) -> Option<V> {
+        if self.capacity == 0 {
+            return None;
+        }
+        if let Some(&i) = self.map.get(&key) {
+            let old = self.nodes[i]
+                .entry
+                .as_mut()
+                .map(|(_, v)| std::mem::replace(v, value));
+            self.unlink(i);
+            self.push_front(i);
+            return old;
+        }
+        if self.map.len() >= self.capacity {
+            let t = self.tail;
+            self.unlink(t);
+            if let Some((k, _)) = self.nodes[t].entry.take() {
+                self.map.remove(&k);
+            }
+            self.free.push(t);
+        }
+        let i = self.alloc(key.clone(), value);
+        self.push_front(i);
+        self.map.insert(key, i);
+        None
+    }
+
+    /// Removes `key` and returns its value, if it was there.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let i = self.map.remove(key)?;
+        self.unlink(i);
+        self.free.push(i);
+        self.nodes[i].entry.take().map(|(_, v)| v)
+    }
+
+    /// How many entries the cache holds.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the cache holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The most entries the cache holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// A TTL node, on the recency list (`prev`/`next`, head = most recent).
+#[derive(Debug, Clone)]
+struct TtlNode<K, V> {
+    entry: Option<(K, V)>,
+    written: Instant,
+    prev: usize,
+    next: usize,
+}
+
+/// An LRU cache whose entries also expire `ttl` after their last write.
+#[derive(Debug, Clone)]
+pub struct TtlCache<K, V> {
+    map: HashMap<K, usize>,
+    nodes: Vec<TtlNode<K, V>>,
+    free: Vec<usize>,
+    head: usize,
+    tail: usize,
+    /// Every write, oldest first: (key, when). Writes happen in time order,
+    /// so the front is always the first to expire. An entry whose key has
+    /// been written again since (or removed, or evicted) is stale and
+    /// skipped when it reaches the front.
+    writes: VecDeque<(K, Instant)>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl<K: Hash + Eq + Clone, V> TtlCache<K, V> {
+    /// An empty cache of at most `capacity` live entries, each of which
+    /// expires `ttl` after its last write.
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
+        TtlCache {
+            map: HashMap::new(),
+            nodes: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            writes: VecDeque::new(),
+            capacity,
+            ttl,
+        }
+    }
+
+    fn is_live(&self, written: Instant, now: Instant) -> bool {
+        now.saturating_duration_since(written) < self.ttl
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let (p, n) = (self.nodes[i].prev, self.nodes[i].next);
+        if p == NIL {
+            self.head = n;
+        } else {
+            self.nodes[p].next = n;
+        }
+        if n == NIL {
+            self.tail = p;
+        } else {
+            self.nodes[n].prev = p;
+        }
+    }
+
+    fn push_front(&mut self, i: usize) {
+        self.nodes[i].prev = NIL;
+        self.nodes[i].next = self.head;
+        if self.head == NIL {
+            self.tail = i;
+        } else {
+            self.nodes[self.head].prev = i;
+        }
+        self.head = i;
+    }
+
+    /// Takes node `i` out of the recency list and the map, and frees its slot.
+    fn detach(&mut self, i: usize) -> Option<V> {
+        self.unlink(i);
+        self.free.push(i);
+        let (k, v) = self.nodes[i].entry.take()?;
+        self.map.remove(&k);
+        Some(v)
+    }
+
+    fn insert_new(&mut self, key: K, value: V, now: Instant) -> usize {
+        let node = TtlNode {
+            entry: Some((key.clone(), value)),
+            written: now,
+            prev: NIL,
+            next: NIL,
+        };
+        let i = if let Some(i) = self.free.pop() {
+            self.nodes[i] = node;
+            i
+        } else {
+            self.nodes.push(node);
+            self.nodes.len() - 1
+        };
+        self.push_front(i);
+        self.map.insert(key, i);
+        i
+    }
+
+    /// Pops the write log from the front while its entries are stale or
+    /// expired, dropping the expired entries they stand for.
+    fn expire(&mut self, now: Instant) {
+        while let Some((key, written)) = self.writes.front() {
+            let current = self
+                .map
+                .get(key)
+                .copied()
+                .filter(|&i| self.nodes[i].written == *written);
+            match current {
+                None => {
+                    self.writes.pop_front();
+                }
+                Some(i) if !self.is_live(*written, now) => {
+                    self.writes.pop_front();
+                    self.detach(i);
+                }
+                Some(_) => break,
+            }
+        }
+    }
+
+    /// The value of `key` if it is live at `now`; the entry becomes the most
+    /// recently used (its expiry does not move).
+    pub fn get(&mut self, key: &K, now: Instant) -> Option<&V> {
+        self.expire(now);
+        let i = *self.map.get(key)?;
+        self.unlink(i);
+        self.push_front(i);
+        self.nodes[i].entry.as_ref().map(|(_, v)| v)
+    }
+
+    /// The value of `key` if it is live at `now`, leaving the recency order
+    /// as it is.
+    pub fn peek(&self, key: &K, now: Instant) -> Option<&V> {
+        let i = *self.map.get(key)?;
+        let node = &self.nodes[i];
+        if !self.is_live(node.written, now) {
+            return None;
+        }
+        node.entry.as_ref().map(|(_, v)| v)
+    }
+
+    /// Stores `value` under `key`, written at `now`.
+    pub fn put(&mut self, key: K, value: V, now: Instant) -> Option<V> {
+        self.expire(now);
+        if self.capacity == 0 {
+            return None;
+        }
+        if let Some(&i) = self.map.get(&key) {
+            let old = self.nodes[i]
+                .entry
+                .as_mut()
+                .map(|(_, v)| std::mem::replace(v, value));
+            self.nodes[i].written = now;
+            self.unlink(i);
+            self.push_front(i);
+            self.writes.push_back((key, now));
+            return old;
+        }
+        if self.map.len() >= self.capacity {
+            let t = self.tail;
+            self.detach(t);
+        }
+        self.writes.push_back((key.clone(), now));
+        self.insert_new(key, value, now);
+        None
+    }
+
+    /// Removes `key` and returns its value if it was live at `now`.
+    pub fn remove(&mut self, key: &K, now: Instant) -> Option<V> {
+        self.expire(now);
+        let i = *self.map.get(key)?;
+        self.detach(i)
+    }
+
+    /// How many entries are live at `now`.
+    pub fn len(&mut self, now: Instant) -> usize {
+        self.expire(now);
+        self.map.len()
+    }
+
+    /// Whether no entry is live at `now`.
+    pub fn is_empty(&mut self, now: Instant) -> bool {
+        self.len(now) == 0
+    }
+
+    /// The most live entries the cache holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How long an entry lives after its last write.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
