@@ -275,6 +275,46 @@ fn a_sku_listed_twice_at_construction_holds_the_sum(#[values(Locked, Atomic)] in
         4,
         "{inventory}: \"tee\" listed once with 4 should hold 4"
     );
+    let warehouse = inventory.with_stock(&[("pallet", u32::MAX), ("pallet", u32::MAX)]);
+    assert_eq!(
+        warehouse.available("pallet"),
+        2 * u64::from(u32::MAX),
+        "{inventory}: \"pallet\" listed twice with u32::MAX units should hold their sum, \
+         counted in u64 (8589934590), not wrapped in u32"
+    );
+}
+
+#[rstest]
+fn skus_are_compared_exactly_as_given(#[values(Locked, Atomic)] inventory: Impl) {
+    let shop = inventory.with_stock(&[("mug", 3), ("MUG", 5)]);
+    assert_eq!(
+        (
+            shop.available("mug"),
+            shop.available("MUG"),
+            shop.available("Mug")
+        ),
+        (3, 5, 0),
+        "{inventory}: \"mug\" and \"MUG\" are two SKUs (3 and 5 units), and \"Mug\" is \
+         neither: (mug, MUG, Mug) available"
+    );
+    assert_eq!(
+        shop.reserve("Mug", 1),
+        Err(ReserveError::UnknownSku),
+        "{inventory}: \"Mug\" is not one of the SKUs (\"mug\" and \"MUG\" are): SKUs are \
+         compared exactly as given"
+    );
+    let big = reserve(&*shop, "MUG", 5, "\"MUG\" has 5");
+    assert_eq!(
+        (big.sku(), shop.available("mug"), shop.available("MUG")),
+        ("MUG", 3, 0),
+        "{inventory}: reserving all 5 \"MUG\" should leave \"mug\" alone"
+    );
+    shop.release(big);
+    assert_eq!(
+        (shop.available("mug"), shop.available("MUG")),
+        (3, 5),
+        "{inventory}: releasing the 5 \"MUG\" should bring them back to \"MUG\""
+    );
 }
 
 // ───────────── Release: back to its own SKU, exactly once ─────────────
@@ -306,6 +346,53 @@ fn releasing_a_reservation_returns_its_units_to_its_own_sku(
         ),
         (5, 5, 5),
         "{inventory}: after releasing the \"tee\" reservation too, everything should be back"
+    );
+}
+
+#[rstest]
+fn a_release_goes_to_the_sku_its_reservation_names_in_the_inventory_that_takes_it(
+    #[values(Locked, Atomic)] inventory: Impl,
+) {
+    let shop = inventory.with_stock(&[("mug", 5), ("lamp", 5)]);
+    // The same SKUs, listed the other way round.
+    let outlet = inventory.with_stock(&[("lamp", 5), ("mug", 5)]);
+    let mugs = reserve(&*shop, "mug", 2, "5 in stock");
+    outlet.release(mugs);
+    assert_eq!(
+        (
+            outlet.available("mug"),
+            outlet.available("lamp"),
+            shop.available("mug")
+        ),
+        (7, 5, 3),
+        "{inventory}: 2 \"mug\" reserved in one inventory and released into another that stocks \
+         \"mug\" too should go to that one's \"mug\" (the SKU the reservation names), whatever \
+         the order its SKUs were listed in: (outlet's mug, outlet's lamp, first shop's mug)"
+    );
+    let lamps_only = inventory.with_stock(&[("lamp", 5)]);
+    let mug = reserve(&*shop, "mug", 1, "3 left");
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| lamps_only.release(mug)));
+    assert!(
+        outcome.is_err(),
+        "{inventory}: releasing a \"mug\" reservation into an inventory that stocks only \
+         \"lamp\" should panic (the reservation was made by another inventory), not credit \
+         another SKU"
+    );
+    assert_eq!(
+        lamps_only.available("lamp"),
+        5,
+        "{inventory}: the refused \"mug\" release should leave \"lamp\" as it was"
+    );
+    let lamp = lamps_only.reserve("lamp", 2);
+    assert!(
+        lamp.is_ok() && lamps_only.available("lamp") == 3,
+        "{inventory}: after a refused release panicked, the inventory should keep working: \
+         reserving 2 of 5 \"lamp\" gave {lamp:?}, leaving {}",
+        lamps_only.available("lamp")
+    );
+    assert!(
+        lamps_only.restock("lamp", 1).is_ok() && lamps_only.available("lamp") == 4,
+        "{inventory}: after a refused release panicked, restocking should keep working too"
     );
 }
 

@@ -204,6 +204,24 @@ fn round_robin_takes_a_restored_backend_back_in_turn() {
     }
 }
 
+#[test]
+fn round_robin_keeps_its_place_in_the_list_when_health_changes() {
+    let lb = balancer(&[1, 1, 1, 1], Strategy::RoundRobin);
+    let first = picks(&lb, 3);
+    take_down(&lb, "b");
+    let while_down = picks(&lb, 4);
+    bring_up(&lb, "b");
+    let after = picks(&lb, 4);
+    assert_eq!(
+        (first.as_str(), while_down.as_str(), after.as_str()),
+        ("abc", "dacd", "abcd"),
+        "round-robin takes the up backends in list order and keeps its place when health \
+         changes: after a, b, c comes d whoever went down meanwhile (b went down after abc), and \
+         a backend that comes back takes its turn where it stands in the list (b came back after \
+         dacd); got {first}, then {while_down} with b down, then {after} with b back"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -329,6 +347,21 @@ proptest! {
             weights, up, expected
         );
     }
+}
+
+#[rstest]
+#[case::two_of_the_largest(&[u32::MAX, u32::MAX, 1])]
+#[case::largest_and_smallest(&[u32::MAX, 1, u32::MAX - 1, 7])]
+fn smooth_weighted_counts_the_largest_weights_exactly(#[case] weights: &[u32]) {
+    let lb = balancer(weights, Strategy::SmoothWeighted);
+    let expected = nginx_sequence(weights, &vec![true; weights.len()], 12);
+    let got = picks(&lb, expected.len());
+    assert_eq!(
+        got, expected,
+        "weights {weights:?}: any weight a u32 holds is valid, and their total (past u32::MAX) \
+         must be counted exactly, in i64 as the current weights are; nginx's order starts \
+         {expected}"
+    );
 }
 
 #[test]
@@ -554,17 +587,21 @@ fn power_of_two_never_picks_the_busiest_of_three() {
     }
 }
 
-#[test]
-fn power_of_two_spreads_idle_traffic_evenly() {
-    let lb = balancer(&[1, 1, 1, 1], Strategy::PowerOfTwoChoices { seed: 2024 });
+#[rstest]
+#[case::seed_zero(0)]
+#[case::seed_2024(2024)]
+#[case::seed_u64_max(u64::MAX)]
+fn power_of_two_spreads_idle_traffic_evenly(#[case] seed: u64) {
+    let lb = balancer(&[1, 1, 1, 1], Strategy::PowerOfTwoChoices { seed });
     let word = picks(&lb, 4000);
     for name in ['a', 'b', 'c', 'd'] {
         let got = count(&word, name);
         assert!(
             (800..=1200).contains(&got),
-            "with no lease held, 4000 picks over four backends should give each about 1000 (800 \
-             to 1200), but {name} got {got}: draw both choices at random and break a tie \
-             between them at random too (for example, keep the first drawn)"
+            "seed {seed}: with no lease held, 4000 picks over four backends should give each \
+             about 1000 (800 to 1200), but {name} got {got}: draw both choices at random and \
+             break a tie between them at random too (for example, keep the first drawn); every \
+             seed is a seed, 0 and u64::MAX too"
         );
     }
 }
@@ -882,6 +919,78 @@ fn reporting_on_an_unknown_backend_is_an_error_not_a_panic() {
         lb.health("a"),
         Some(Health::Up),
         "a report on zed changes no one else"
+    );
+}
+
+#[test]
+fn backend_names_are_compared_exactly_as_given() {
+    let lb = std::panic::catch_unwind(|| {
+        LoadBalancer::new(
+            vec![Backend::new("cache-A", 1), Backend::new("cache-a", 1)],
+            Strategy::RoundRobin,
+        )
+    })
+    .unwrap_or_else(|_| {
+        panic!(
+            "cache-A and cache-a are two names: a balancer over both should be created, not \
+             refused as two backends sharing a name"
+        )
+    });
+    assert_eq!(
+        lb.report_health("CACHE-A", false),
+        Err(UnknownBackend("CACHE-A".to_owned())),
+        "there is no backend CACHE-A (only cache-A and cache-a): names are compared exactly, so \
+         report_health should say it is unknown"
+    );
+    assert_eq!(
+        (lb.health("Cache-a"), lb.active_connections("CACHE-a")),
+        (None, None),
+        "there is no backend Cache-a or CACHE-a: health and active_connections should be None"
+    );
+    for _ in 0..3 {
+        lb.report_health("cache-A", false)
+            .expect("cache-A is one of the backends");
+    }
+    assert_eq!(
+        (lb.health("cache-A"), lb.health("cache-a")),
+        (Some(Health::Down), Some(Health::Up)),
+        "three failed checks of cache-A take cache-A down and leave cache-a alone"
+    );
+    let lease = lb.pick().expect("cache-a is up");
+    assert_eq!(
+        (
+            lease.backend(),
+            lb.active_connections("cache-a"),
+            lb.active_connections("cache-A")
+        ),
+        ("cache-a", Some(1), Some(0)),
+        "with cache-A down, pick should choose cache-a, and count the lease on it alone"
+    );
+}
+
+#[rstest]
+#[case::down_after_zero(0, 1)]
+#[case::up_after_zero(1, 0)]
+#[case::both_zero(0, 0)]
+fn zero_health_thresholds_are_refused(#[case] down_after: u32, #[case] up_after: u32) {
+    let ones = with_thresholds(1, 1);
+    assert_eq!(
+        ones.report_health("a", false),
+        Ok(Health::Down),
+        "thresholds of 1 are valid: one failed check takes a down"
+    );
+    let zero = HealthThresholds {
+        down_after,
+        up_after,
+    };
+    let lb = LoadBalancer::new(backends(&[1, 1, 1]), Strategy::RoundRobin);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        lb.with_thresholds(zero)
+    }));
+    assert!(
+        outcome.is_err(),
+        "with_thresholds({zero:?}) should panic: thresholds start at 1, and a streak of results \
+         in a row can never reach 0, so a zero would silently switch health checking off"
     );
 }
 

@@ -699,6 +699,124 @@ fn followup_a_panicking_reader_releases_only_its_own_share() {
     );
 }
 
+#[test]
+fn a_writer_waiting_behind_a_reader_that_panics_gets_in() {
+    let lock = Arc::new(RwLock::new(0));
+    let (holding, held) = mpsc::channel();
+    let (panic_now, go) = mpsc::channel::<()>();
+    let reader = {
+        let lock = Arc::clone(&lock);
+        on_thread(move || {
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                let _guard = lock.read();
+                let _ = holding.send(());
+                let _ = go.recv_timeout(PATIENCE);
+                panic!("a reader crashed while a writer waited for it (on purpose)");
+            }));
+            outcome.is_err()
+        })
+    };
+    arrives(&held, "a reader taking the lock on a free lock");
+    let writer = {
+        let lock = Arc::clone(&lock);
+        on_thread(move || *lock.write() += 1)
+    };
+    assert!(
+        try_read_fails_within_patience(&lock),
+        "a writer blocked behind a reader should start waiting (try_read should then fail) \
+         within {PATIENCE:?}"
+    );
+    let _ = panic_now.send(());
+    assert!(
+        arrives(&reader, "the reader that panics"),
+        "the reader should have panicked (on purpose) while holding its guard"
+    );
+    arrives(
+        &writer,
+        "a writer waiting behind the only reader, which then panicked while holding its read \
+         guard: the guard, dropped by the unwinding, is the last reader out and should wake the \
+         writer",
+    );
+    assert_eq!(*lock.read(), 1, "the writer should have added 1");
+}
+
+// ───────────── Marker traits: Sync exactly when sound ─────────────
+
+/// Whether a type implements `Sync` or `Send`, decided at compile time: the
+/// inherent constants of `Probe<T>` exist only when `T` has the trait, and
+/// take precedence over the trait's `false` defaults that every type has.
+struct Probe<T: ?Sized>(std::marker::PhantomData<T>);
+
+trait NotSync {
+    const SYNC: bool = false;
+}
+impl<T: ?Sized> NotSync for T {}
+
+trait NotSend {
+    const SEND: bool = false;
+}
+impl<T: ?Sized> NotSend for T {}
+
+impl<T: ?Sized + Sync> Probe<T> {
+    const SYNC: bool = true;
+}
+
+impl<T: ?Sized + Send> Probe<T> {
+    const SEND: bool = true;
+}
+
+#[test]
+fn rw_lock_is_sync_exactly_when_its_value_is_send_and_sync() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::MutexGuard;
+
+    let lock = RwLock::new(5u32);
+    let seen = thread::scope(|s| {
+        let a = s.spawn(|| *lock.read());
+        let b = s.spawn(|| *lock.read());
+        (a.join(), b.join())
+    });
+    assert!(
+        matches!(seen, (Ok(5), Ok(5))),
+        "two threads sharing a RwLock<u32> by reference should each read 5"
+    );
+    let sync = [
+        ("u32", Probe::<RwLock<u32>>::SYNC, true),
+        ("Vec<String>", Probe::<RwLock<Vec<String>>>::SYNC, true),
+        ("Cell<u32>", Probe::<RwLock<Cell<u32>>>::SYNC, false),
+        (
+            "MutexGuard<'static, u32>",
+            Probe::<RwLock<MutexGuard<'static, u32>>>::SYNC,
+            false,
+        ),
+        ("Rc<u32>", Probe::<RwLock<Rc<u32>>>::SYNC, false),
+    ];
+    for (value, is, should) in sync {
+        assert_eq!(
+            is,
+            should,
+            "RwLock<{value}> should {}be Sync: read guards on several threads share &T (T must \
+             be Sync: two readers of a Cell would race), and a write guard can move a T in or \
+             out from any thread (T must be Send); your `unsafe impl Sync` needs both bounds",
+            if should { "" } else { "not " }
+        );
+    }
+    let send = [
+        ("Cell<u32>", Probe::<RwLock<Cell<u32>>>::SEND, true),
+        ("Rc<u32>", Probe::<RwLock<Rc<u32>>>::SEND, false),
+    ];
+    for (value, is, should) in send {
+        assert_eq!(
+            is,
+            should,
+            "RwLock<{value}> should {}be Send, exactly as {value} is: moving the lock moves \
+             its value",
+            if should { "" } else { "not " }
+        );
+    }
+}
+
 // ───────────── The single-threaded contract, model-based ─────────────
 
 #[derive(Debug, Clone)]
