@@ -145,3 +145,38 @@ fn a_thread_with_an_older_instant_refills_nothing_whichever_runs_first() {
         );
     });
 }
+
+#[test]
+fn available_never_reports_more_tokens_than_the_bucket_holds_while_another_thread_takes_one() {
+    let t0 = Instant::now();
+    let later = t0 + Duration::from_secs(1);
+    check(move || {
+        // Capacity 3 at 2 per second, emptied at t0: 2 tokens by t0 + 1s.
+        // One thread takes one of them while another asks how many there are.
+        let bucket = Arc::new(SharedTokenBucket::new(3, Rate::per_second(2), t0));
+        assert!(
+            bucket.try_acquire(3, t0),
+            "a new shared bucket of 3 should start full"
+        );
+        let taker = {
+            let bucket = Arc::clone(&bucket);
+            thread::spawn(move || bucket.try_acquire(1, later))
+        };
+        let seen = bucket.available(later);
+        assert!(
+            taker.join().expect("the requesting thread panicked"),
+            "2 tokens refill by t0 + 1s: a request for 1 then should be admitted"
+        );
+        assert!(
+            seen == 2 || seen == 1,
+            "at t0 + 1s the bucket holds 2 tokens before the other thread takes one and 1 \
+             after: available should report one of those under every interleaving, not \
+             {seen} (a refill counted twice from a half-updated snapshot)"
+        );
+        assert_eq!(
+            bucket.available(later),
+            1,
+            "one of the 2 refilled tokens was taken"
+        );
+    });
+}

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rstest::rstest;
+use spec_probes::keys::ConstHash;
 use subject::{Decision, KeyedLimiter, Rate, SharedTokenBucket, SlidingWindow, TokenBucket};
 
 // ───────────────────────────── helpers ─────────────────────────────
@@ -248,6 +249,52 @@ fn followup_huge_elapsed_time_never_overflows_and_caps_at_capacity(
         !bucket.try_acquire(1, later),
         "after {idle:?} idle, a bucket of capacity {capacity} should admit a burst of \
          {capacity} tokens and no more"
+    );
+}
+
+#[rstest]
+#[case::a_million_per_day(1_000_000, rate(1_000_000, Duration::from_secs(24 * 60 * 60)))]
+#[case::max_tokens_every_five_seconds(u32::MAX, rate(u32::MAX, Duration::from_secs(5)))]
+#[case::a_thousand_a_year(1000, rate(1000, YEAR))]
+fn followup_quotas_whose_full_bucket_exceeds_u64_nanoseconds_work_exactly(
+    #[case] capacity: u32,
+    #[case] rate: Rate,
+) {
+    // capacity × per is beyond u64::MAX nanoseconds (584 years) in every case:
+    // a level counted in u64 units of 1/per-nanoseconds of a token overflows.
+    let t0 = Instant::now();
+    let mut bucket = TokenBucket::new(capacity, rate, t0);
+    assert_eq!(
+        bucket.available(t0),
+        capacity,
+        "a new bucket of capacity {capacity} at {rate:?} should start full (a quota as large \
+         as this must not overflow the level)"
+    );
+    assert!(
+        bucket.try_acquire(capacity, t0),
+        "a new bucket of capacity {capacity} at {rate:?} should admit a burst of all \
+         {capacity} tokens"
+    );
+    assert!(
+        !bucket.try_acquire(1, t0),
+        "a bucket of capacity {capacity} at {rate:?} should refuse a request once its \
+         {capacity} tokens are spent"
+    );
+    let due = token_interval(rate);
+    assert_eq!(
+        bucket.retry_after(1, t0),
+        Some(due),
+        "an emptied bucket at {rate:?} gets its next token {due:?} later"
+    );
+    assert!(
+        !bucket.try_acquire(1, t0 + due - NS),
+        "at {rate:?}, an emptied bucket's first token is due at t0 + {due:?}: a request 1ns \
+         earlier should be refused"
+    );
+    assert!(
+        bucket.try_acquire(1, t0 + due),
+        "at {rate:?}, an emptied bucket's first token is due at t0 + {due:?}: a request \
+         arriving exactly then should be admitted"
     );
 }
 
@@ -910,6 +957,92 @@ fn keyed_limiter_forgets_clients_idle_for_twice_the_fill_time(
          full, the same as new ones, so after one request by a new client only that client \
          should still be tracked",
         last - t0
+    );
+}
+
+#[test]
+fn keyed_limiter_keeps_clients_apart_even_when_their_keys_hash_alike() {
+    let t0 = Instant::now();
+    let mut limiter = KeyedLimiter::new(2, Rate::per_second(1));
+    let (alice, bob) = (ConstHash("alice"), ConstHash("bob"));
+    limiter.check(&alice, t0);
+    limiter.check(&alice, t0);
+    assert!(
+        matches!(limiter.check(&alice, t0), Decision::Denied { .. }),
+        "alice spent her 2 tokens: her 3rd request should be denied"
+    );
+    assert_eq!(
+        limiter.check(&bob, t0),
+        Decision::Allowed { remaining: 1 },
+        "bob's key hashes to the same value as alice's (a key type with a constant hash), but \
+         it is another client: his first request should be allowed with 1 of 2 tokens left. \
+         Keep buckets by the key itself, not by its hash"
+    );
+    assert_eq!(
+        limiter.tracked_clients(),
+        2,
+        "alice and bob are two clients even though their keys hash alike"
+    );
+}
+
+#[rstest]
+#[case::capacity_one_at_three_per_second(1, Rate::per_second(3))]
+#[case::capacity_two_at_seven_every_three_seconds(2, rate(7, ms(3000)))]
+fn keyed_limiter_never_forgets_a_client_before_its_bucket_is_full(
+    #[case] capacity: u32,
+    #[case] rate: Rate,
+) {
+    // The exact fill time, capacity × per / tokens, is not a whole number of
+    // nanoseconds here: one nanosecond before it rounds up, the bucket is
+    // still short of a fraction of a token.
+    let t0 = Instant::now();
+    let fill_nanos = u128::from(capacity) * rate.per.as_nanos() / u128::from(rate.tokens);
+    let almost_full = t0 + ns(u64::try_from(fill_nanos).expect("fits"));
+    let mut limiter = KeyedLimiter::new(capacity, rate);
+    let mut alice = ClientModel {
+        level: u128::from(capacity) * rate.per.as_nanos(),
+        at: t0,
+    };
+    for _ in 0..capacity {
+        let expected = model_decision(&mut alice, capacity, rate, t0);
+        assert_eq!(limiter.check(&"alice", t0), expected, "alice's burst at t0");
+    }
+    limiter.check(&"bob", almost_full);
+    let expected = model_decision(&mut alice, capacity, rate, almost_full);
+    assert_eq!(
+        limiter.check(&"alice", almost_full),
+        expected,
+        "alice emptied her bucket of {capacity} at {rate:?} at t0; at t0 + {:?} (the fill \
+         time rounded down to the nanosecond) it is a fraction of a token short of full, so \
+         she must not be forgotten and handed a new full bucket",
+        almost_full - t0
+    );
+}
+
+#[test]
+fn keyed_limiter_sweeps_idle_clients_at_most_once_per_fill_time() {
+    // Capacity 4 at 1 per second: a token takes 1s, the whole bucket 4s.
+    let t0 = Instant::now();
+    let mut limiter = KeyedLimiter::new(4, Rate::per_second(1));
+    for client in 0..100u32 {
+        limiter.check(&client, t0);
+    }
+    let mut tracked = limiter.tracked_clients();
+    let mut forgot_at = Vec::new();
+    for second in 1..=3u32 {
+        let at = Duration::from_secs(u64::from(second));
+        limiter.check(&(1000 + second), t0 + at);
+        let now_tracked = limiter.tracked_clients();
+        if now_tracked <= tracked {
+            forgot_at.push(at);
+        }
+        tracked = now_tracked;
+    }
+    assert!(
+        forgot_at.len() <= 1,
+        "a limiter of 4 at 1 per second (fill time 4s) forgot clients at t0 + {forgot_at:?}: \
+         more than once within one fill time. Sweeping every bucket on every request costs \
+         O(tracked clients) per decision; sweep at most once per fill time"
     );
 }
 
