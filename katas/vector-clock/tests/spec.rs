@@ -220,6 +220,38 @@ fn receive_merges_the_message_then_counts_one_event_of_the_receiver() {
     );
 }
 
+#[test]
+fn a_receipt_is_later_than_its_message_even_when_the_message_knows_more_of_the_receiver() {
+    // b restarted with an empty clock, and a message that already carries
+    // b's first event (b's own earlier message, relayed back by a) arrives.
+    let message = clock(&[("a", 1), ("b", 1)]);
+    let mut b = VectorClock::new();
+    b.receive("b", &message);
+    assert_eq!(
+        (b.get("a"), b.get("b")),
+        (1, 2),
+        "b at {{}} receiving a message stamped {{a:1, b:1}} should be at {{a:1, b:2}}: merge \
+         first (b learns its own event 1), then count the receipt as b's event 2; counting \
+         first lets the merge swallow the tick"
+    );
+    assert_eq!(
+        message.compare(&b),
+        Causality::Before,
+        "a message happened before its receipt, even when the message already knows more of \
+         the receiver's events than the receiver does: the receipt ({}) must be strictly later",
+        show(&b)
+    );
+
+    let mut c = clock(&[("c", 1)]);
+    c.receive("c", &clock(&[("c", 3)]));
+    assert_eq!(
+        c.get("c"),
+        4,
+        "c at {{c:1}} receiving a message stamped {{c:3}} should be at {{c:4}}: the larger count, \
+         then one for the receipt"
+    );
+}
+
 // ─────────────────────── Clocks: laws on random clocks ───────────────────────
 
 fn counts_strategy() -> impl Strategy<Value = [u64; 4]> {
@@ -681,6 +713,76 @@ fn sync_never_brings_back_an_overwritten_value() {
         values(&b, "cart"),
         vec!["pen"],
         "b syncing from a should replace its old \"book\" with \"pen\""
+    );
+}
+
+#[test]
+fn sync_never_brings_back_a_value_overwritten_two_writes_ago() {
+    let mut a = Replica::new("a");
+    let mut b = Replica::new("b");
+    b.put("cart", "book", &Context::default());
+    a.sync_from(&b);
+    let (_, context) = read(&a, "cart");
+    a.put("cart", "book+pen", &context);
+    let (_, context) = read(&a, "cart");
+    a.put("cart", "book+pen+ink", &context);
+    assert_eq!(
+        values(&a, "cart"),
+        vec!["book+pen+ink"],
+        "two writes at a, each with the context of the latest read, leave one value"
+    );
+    a.sync_from(&b);
+    assert_eq!(
+        values(&a, "cart"),
+        vec!["book+pen+ink"],
+        "\"book\" (written at b) was overwritten by \"book+pen\", which was overwritten by \
+         \"book+pen+ink\": the last write has seen \"book\" too, so syncing from b, which still \
+         holds \"book\", must not bring it back. A context is everything the values read had \
+         seen, not only the versions returned"
+    );
+    b.sync_from(&a);
+    assert_eq!(
+        values(&b, "cart"),
+        vec!["book+pen+ink"],
+        "b syncing from a should replace its old \"book\" with \"book+pen+ink\""
+    );
+}
+
+#[test]
+fn a_blind_write_after_a_resolution_from_another_replica_survives_sync() {
+    let mut east = Replica::new("east");
+    let mut west = Replica::new("west");
+    east.put("cart", "book", &Context::default());
+    west.sync_from(&east);
+    let (_, context) = read(&west, "cart");
+    west.put("cart", "pen", &context);
+    east.sync_from(&west);
+    assert_eq!(
+        values(&east, "cart"),
+        vec!["pen"],
+        "\"pen\" (written at west over \"book\") should replace \"book\" at east"
+    );
+    // A client that never read the cart writes at east, which now holds no
+    // version of its own.
+    east.put("cart", "ink", &Context::default());
+    assert_eq!(
+        values(&east, "cart"),
+        vec!["ink", "pen"],
+        "a blind write of \"ink\" at east is concurrent with \"pen\": both should be siblings"
+    );
+    west.sync_from(&east);
+    assert_eq!(
+        values(&west, "cart"),
+        vec!["ink", "pen"],
+        "\"ink\" was written blind at east after \"pen\" replaced east's \"book\": no write has \
+         seen it, so west should receive it as a sibling of \"pen\". A write must get an event \
+         of east never used before, not one \"pen\"'s context already saw"
+    );
+    east.sync_from(&west);
+    assert_eq!(
+        values(&east, "cart"),
+        vec!["ink", "pen"],
+        "after syncing back, east should still hold \"ink\" and \"pen\""
     );
 }
 
