@@ -1,6 +1,10 @@
 //! One check: build the spec suites against a subject, run every spec, and
-//! conclude. The normal suites run first, in the dev profile; a kata with
-//! `tests/loom.rs` then has its loom models built and run the same way.
+//! conclude. The normal suites run in the dev profile; a kata with
+//! `tests/loom.rs` has its loom models built and run the same way, once the
+//! normal suites pass: a red answer gains nothing from them but a slower
+//! verdict. Where the last normal run passed, the loom phase starts beside
+//! the normal one instead, since it is likely needed and the two builds
+//! share the cores.
 
 use std::path::PathBuf;
 use std::thread;
@@ -85,9 +89,27 @@ pub struct Options {
     pub seed: u64,
     pub color: bool,
     pub jobs: usize,
-    /// Skip the loom models once a normal spec has failed: enough to know
-    /// that a known-wrong answer is caught.
-    pub stop_at_first_failing_suite: bool,
+    pub loom: LoomPolicy,
+    /// Stop each suite at its first failing spec: judging a known-wrong
+    /// answer needs one, and the rest would only cost time.
+    pub until_first_failure: bool,
+}
+
+/// When the loom models of a kata are built and run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoomPolicy {
+    /// Beside the normal phase, whatever it finds: the verify gate's
+    /// judgement of the reference, the stub and the right answers needs
+    /// every spec's result.
+    Always,
+    /// Only once every normal spec passes; started beside the normal phase
+    /// when the subject's last normal run passed (it is then likely needed).
+    /// What a learner waits for after each save.
+    AfterGreen,
+    /// Only once every normal spec passes, never early: the verify gate
+    /// judging a known-wrong answer needs one failing spec, and nothing
+    /// built for nothing.
+    OnlyAfterGreen,
 }
 
 impl Default for Options {
@@ -96,7 +118,8 @@ impl Default for Options {
             seed: DEFAULT_SEED,
             color: false,
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            stop_at_first_failing_suite: false,
+            loom: LoomPolicy::AfterGreen,
+            until_first_failure: false,
         }
     }
 }
@@ -118,7 +141,7 @@ pub fn check(
     if subject.is_kata_crate() {
         checkouts::claim(ws, subject)?;
     }
-    let (loom, normal): (Vec<String>, Vec<String>) =
+    let (loom_suites, normal_suites): (Vec<String>, Vec<String>) =
         kata.suites()?.into_iter().partition(|s| s == "loom");
     let request = |suites: Vec<String>, loom: bool| BuildRequest {
         manifest: subject.manifest.clone(),
@@ -129,7 +152,7 @@ pub fn check(
         target_dir: ws.target_dir(),
         color: opts.color,
     };
-    let (normal, loom) = (request(normal, false), request(loom, true));
+    let (normal, loom) = (request(normal_suites, false), request(loom_suites, true));
     let phase = |request: &BuildRequest| -> Result<Phase> {
         if request.suites.is_empty() {
             return Ok(Phase::Skipped);
@@ -142,6 +165,11 @@ pub fn check(
             } => {
                 let mut specs = Vec::new();
                 for exe in executables {
+                    if opts.until_first_failure
+                        && specs.iter().any(|s: &SpecResult| s.status != Status::Pass)
+                    {
+                        break;
+                    }
                     specs.extend(run_suite(subject, opts, reporter, exe, request.loom)?);
                 }
                 let warnings = diagnostics
@@ -152,24 +180,40 @@ pub fn check(
             }
         }
     };
+    let early = match opts.loom {
+        LoomPolicy::Always => true,
+        LoomPolicy::AfterGreen => !loom.suites.is_empty() && last_normal_run_passed(ws, subject),
+        LoomPolicy::OnlyAfterGreen => false,
+    };
     thread::scope(|scope| {
-        // The loom build has a target directory of its own, so the loom
-        // phase can run beside the normal one instead of after it, unless a
-        // failing normal spec is all the caller needs.
-        let early_loom = (!opts.stop_at_first_failing_suite).then(|| scope.spawn(|| phase(&loom)));
-        let normal = phase(&normal)?;
-        let loom = match early_loom {
-            Some(handle) => handle
+        // The loom build has a target directory of its own, so it can run
+        // beside the normal one.
+        let early_loom = early.then(|| scope.spawn(|| phase(&loom)));
+        let normal_phase = phase(&normal)?;
+        if opts.loom == LoomPolicy::AfterGreen {
+            remember_normal_run(ws, subject, !normal_phase.has_failures());
+        }
+        let early_loom = early_loom.map(|handle| {
+            handle
                 .join()
-                .map_err(|_| anyhow::anyhow!("the loom phase's thread panicked"))??,
-            None if normal.has_failures() => Phase::Skipped,
+                .map_err(|_| anyhow::anyhow!("the loom phase's thread panicked"))
+        });
+        // A learner's verdict does not depend on whether the loom phase
+        // started early: with a failing normal spec its results are left out
+        // either way (its build stays cached for the next check).
+        let loom_phase = match early_loom {
+            Some(joined) if opts.loom == LoomPolicy::Always => joined??,
+            _ if normal_phase.has_failures() => Phase::NotRun,
+            Some(joined) => joined??,
             None => phase(&loom)?,
         };
         let mut specs = Vec::new();
         let mut warnings = Vec::new();
-        for (phase, is_loom) in [(normal, false), (loom, true)] {
+        let mut not_run = Vec::new();
+        for (phase, is_loom) in [(normal_phase, false), (loom_phase, true)] {
             match phase {
                 Phase::Skipped => {}
+                Phase::NotRun => not_run.extend(loom.suites.iter().cloned()),
                 Phase::Failed(diagnostics) => {
                     return Ok(Report {
                         verdict: Verdict::compile_failure(&kata.slug, subject.mode, diagnostics),
@@ -190,6 +234,7 @@ pub fn check(
             }
         }
         let mut verdict = Verdict::new(&kata.slug, subject.mode, specs);
+        verdict.not_run = not_run;
         if subject.is_kata_crate() {
             verdict.modified_specs = pristine::modified_specs(kata)?;
         }
@@ -199,8 +244,10 @@ pub fn check(
 
 /// One build (normal or loom) and the run of its suites.
 enum Phase {
-    /// The kata has no suite of this kind, or it was not worth running.
+    /// The kata has no suite of this kind.
     Skipped,
+    /// Not run: a normal spec already fails.
+    NotRun,
     /// The compiler's diagnostics.
     Failed(String),
     Ran {
@@ -212,10 +259,43 @@ enum Phase {
 impl Phase {
     fn has_failures(&self) -> bool {
         match self {
-            Phase::Skipped => false,
+            Phase::Skipped | Phase::NotRun => false,
             Phase::Failed(_) => true,
             Phase::Ran { specs, .. } => specs.iter().any(|s| s.status != Status::Pass),
         }
+    }
+}
+
+/// Where a check remembers whether the subject's normal specs last passed:
+/// one file per package and feature set, in the target directory, so that a
+/// `cargo clean` forgets it with the builds it speaks of.
+fn normal_run_marker(ws: &Workspace, subject: &Subject) -> PathBuf {
+    let mut name = subject.package.clone();
+    for feature in &subject.features {
+        name.push('+');
+        name.push_str(feature);
+    }
+    ws.target_dir()
+        .join("xtask")
+        .join("normal-green")
+        .join(name)
+}
+
+fn last_normal_run_passed(ws: &Workspace, subject: &Subject) -> bool {
+    normal_run_marker(ws, subject).exists()
+}
+
+/// A marker that cannot be written only costs the next check its head
+/// start, so failures are ignored.
+fn remember_normal_run(ws: &Workspace, subject: &Subject, passed: bool) {
+    let marker = normal_run_marker(ws, subject);
+    if passed {
+        if let Some(dir) = marker.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::write(&marker, b"");
+    } else {
+        let _ = std::fs::remove_file(&marker);
     }
 }
 
@@ -238,6 +318,7 @@ fn run_suite(
             ("PROPTEST_DISABLE_FAILURE_PERSISTENCE".into(), "1".into()),
         ],
         jobs: opts.jobs,
+        until_first_failure: opts.until_first_failure,
         suite: exe.suite,
     };
     let mut results = runner::run(&plan, &names, &|r| reporter.finished(r));

@@ -182,6 +182,44 @@ impl BuildRequest {
     }
 }
 
+/// Builds the normal suites of several packages of one workspace in one
+/// Cargo invocation, for the cache: the caller learns what was built by
+/// building each package again (a no-op by then), so the outcome is not
+/// read here, only the progress.
+pub fn prebuild(
+    manifest: &Path,
+    packages: Vec<String>,
+    suites: Vec<String>,
+    target_dir: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["test", "--no-run", "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .env("CARGO_TERM_PROGRESS_WHEN", "never")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for package in &packages {
+        cmd.arg("--package").arg(package);
+    }
+    for suite in &suites {
+        cmd.arg("--test").arg(suite);
+    }
+    let mut child = cmd.spawn().context("starting cargo")?;
+    let stderr = child.stderr.take().context("cargo's stderr")?;
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if let Some(krate) = line.trim_start().strip_prefix("Compiling ") {
+            progress(krate);
+        }
+    }
+    child.wait().context("waiting for cargo")?;
+    Ok(())
+}
+
 fn is_cargo_status(line: &str) -> bool {
     [
         "Finished ",

@@ -31,6 +31,10 @@ pub struct RunPlan {
     pub timeout: Duration,
     pub env: Vec<(String, String)>,
     pub jobs: usize,
+    /// Stop at the first spec that fails or times out: all the verify gate
+    /// needs to know of a known-wrong answer. The verdict then holds the
+    /// specs that ran.
+    pub until_first_failure: bool,
 }
 
 /// The spec names the executable holds.
@@ -60,27 +64,40 @@ pub fn run(
     names: &[String],
     on_result: &(dyn Fn(&SpecResult) + Sync),
 ) -> Vec<SpecResult> {
-    let mut known = run_together(plan, on_result);
-    let rest: Vec<&String> = names.iter().filter(|n| !known.contains_key(*n)).collect();
-    for result in run_isolated(plan, &rest, on_result) {
-        known.insert(result.name.clone(), result);
+    let (mut known, failed_first) = run_together(plan, on_result);
+    if let Some(name) = failed_first {
+        // Killed at its first failure, the process never printed the
+        // message: the spec alone again tells it.
+        let result = run_one(plan, &name);
+        on_result(&result);
+        known.insert(name, result);
+    }
+    let caught = |known: &HashMap<String, SpecResult>| {
+        plan.until_first_failure && known.values().any(|r| r.status != Status::Pass)
+    };
+    if !caught(&known) {
+        let rest: Vec<&String> = names.iter().filter(|n| !known.contains_key(*n)).collect();
+        for result in run_isolated(plan, &rest, on_result) {
+            known.insert(result.name.clone(), result);
+        }
     }
     names.iter().filter_map(|name| known.remove(name)).collect()
 }
 
 /// The fast path: every spec in one process. Returns the results it could
 /// be sure of: all of them if the process ended normally, only the passes
-/// if it was killed or died (a failure's message comes at the very end).
+/// if it was killed or died (a failure's message comes at the very end);
+/// and, when the plan stops at the first failure, the spec that failed.
 fn run_together(
     plan: &RunPlan,
     on_result: &(dyn Fn(&SpecResult) + Sync),
-) -> HashMap<String, SpecResult> {
+) -> (HashMap<String, SpecResult>, Option<String>) {
     let jobs = plan.jobs.max(1).to_string();
     let child = command(plan)
         .args(["--test-threads", &jobs, "--color", "never"])
         .spawn();
     let Ok(mut child) = child else {
-        return HashMap::new();
+        return (HashMap::new(), None);
     };
     let stderr = child.stderr.take().map(drain);
     let (tx, rx) = mpsc::channel();
@@ -95,11 +112,20 @@ fn run_together(
     }
     let mut output = String::new();
     let mut stalled = false;
+    let mut failed_first = None;
     loop {
         match rx.recv_timeout(plan.timeout) {
             Ok(line) => {
-                if let Some((name, Status::Pass)) = harness::parse_result_line(&line) {
-                    on_result(&spec_result(plan, name, Status::Pass, String::new()));
+                match harness::parse_result_line(&line) {
+                    Some((name, Status::Pass)) => {
+                        on_result(&spec_result(plan, name, Status::Pass, String::new()));
+                    }
+                    Some((name, _)) if plan.until_first_failure => {
+                        failed_first = Some(name.to_owned());
+                        let _ = child.kill();
+                        break;
+                    }
+                    _ => {}
                 }
                 output.push_str(&line);
                 output.push('\n');
@@ -112,7 +138,9 @@ fn run_together(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    let ended_normally = child.wait().is_ok_and(|status| status.code().is_some()) && !stalled;
+    let ended_normally = child.wait().is_ok_and(|status| status.code().is_some())
+        && !stalled
+        && failed_first.is_none();
     if let Some(stderr) = stderr {
         let _ = stderr.join();
     }
@@ -126,7 +154,7 @@ fn run_together(
             results.insert(outcome.name, result);
         }
     }
-    results
+    (results, failed_first)
 }
 
 /// Each spec in a process of its own, `jobs` at a time.
@@ -143,6 +171,9 @@ fn run_isolated(
                 while let Some(name) = lock(&queue).pop_front() {
                     let result = run_one(plan, name);
                     on_result(&result);
+                    if plan.until_first_failure && result.status != Status::Pass {
+                        lock(&queue).clear();
+                    }
                     lock(&results).push(result);
                 }
             });

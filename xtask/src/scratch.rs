@@ -3,11 +3,13 @@
 //! patched reference, or a whole `lib.rs`). The verify gate judges those
 //! without touching the learner's files.
 //!
-//! A scratch crate lives in `target/xtask/scratch/<slug>/<name>/`, outside the
-//! workspace, so it is its own workspace: the kata's manifest is rewritten
-//! with every `workspace = true` dependency spelled out. It reuses the
-//! kata's spec files in place and the workspace's Cargo.lock and target
-//! directory, so only the changed library and the spec are recompiled.
+//! A kata's scratch crates live in `target/xtask/scratch/<slug>/<name>/`,
+//! members of one workspace of their own there (outside the repository's,
+//! so the kata's manifest is rewritten with every `workspace = true`
+//! dependency spelled out). They reuse the kata's spec files in place and
+//! the repository's Cargo.lock and target directory, so only the changed
+//! library and the spec are recompiled; and [`prebuild`] builds a whole
+//! bank in one Cargo invocation, which spreads the crates over the cores.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,40 +17,76 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use toml::{Table, Value};
 
-use crate::bank::{Answer, Files};
+use crate::bank::{self, Answer, Files, Side};
 use crate::catalog::{Kata, Workspace};
-use crate::check::Subject;
+use crate::check::{Reporter, Subject};
+use crate::compile;
 use crate::pristine;
 use crate::verdict::Mode;
 
+/// The scratch crate of the stub's member directory.
+const STUB: &str = "stub";
+
 /// A scratch crate holding the kata's pristine stub.
 pub fn stub(ws: &Workspace, kata: &Kata) -> Result<Subject> {
-    subject(ws, kata, "stub", pristine::stub_files(kata)?)
+    subject(ws, kata, STUB, pristine::stub_files(kata)?)
 }
 
 /// A scratch crate holding one answer of the kata's bank, materialised
 /// (a patched reference, or a whole `lib.rs` beside the stub's files).
 pub fn answer(ws: &Workspace, kata: &Kata, answer: &Answer) -> Result<Subject> {
-    let name = format!("{}-{}", answer.side.dir_name(), answer.name);
-    subject(ws, kata, &name, answer.materialise(kata)?)
+    subject(ws, kata, &member_name(answer), answer.materialise(kata)?)
+}
+
+/// Builds the normal spec suites of several scratch crates of one kata in
+/// one Cargo invocation, so that Cargo compiles them side by side; judging
+/// each afterwards finds its build done. Best effort: a crate that does not
+/// build here is built, and its errors reported, when it is judged.
+pub fn prebuild(
+    ws: &Workspace,
+    kata: &Kata,
+    subjects: &[&Subject],
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    if subjects.len() < 2 {
+        return Ok(());
+    }
+    let suites = kata.suites()?.into_iter().filter(|s| s != "loom").collect();
+    let packages = subjects.iter().map(|s| s.package.clone()).collect();
+    compile::prebuild(
+        &workspace_dir(ws, kata).join("Cargo.toml"),
+        packages,
+        suites,
+        &ws.target_dir(),
+        &|krate| reporter.compiling(krate),
+    )
+}
+
+fn workspace_dir(ws: &Workspace, kata: &Kata) -> PathBuf {
+    ws.target_dir()
+        .join("xtask")
+        .join("scratch")
+        .join(&kata.slug)
+}
+
+fn member_name(answer: &Answer) -> String {
+    format!("{}-{}", answer.side.dir_name(), answer.name)
 }
 
 /// Each scratch crate has a directory and a package name of its own
 /// (`<slug>-<name>`, its library still called `<slug>` for the spec), so
 /// that its build stays cached until the answer, the spec or the reference
 /// changes, and two answers of one kata can be judged at once. The name
-/// matters: every scratch crate is a workspace root of its own, and Cargo
-/// hashes a path package relative to its root, so same-named scratch crates
-/// would share one unit, and Cargo, trusting modification times, would
-/// judge one answer with another's binary.
+/// matters: Cargo hashes a path package by its name and place, and, trusting
+/// modification times, would judge one answer with another's binary if two
+/// scratch crates shared a unit.
+fn package_name(kata: &Kata, member: &str) -> String {
+    format!("{}-{}", kata.slug, member.replace('_', "-"))
+}
+
 fn subject(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subject> {
-    let package = format!("{}-{}", kata.slug, name.replace('_', "-"));
-    let dir = ws
-        .target_dir()
-        .join("xtask")
-        .join("scratch")
-        .join(&kata.slug)
-        .join(name);
+    let package = package_name(kata, name);
+    let dir = workspace_dir(ws, kata).join(name);
     remove_all_but(
         &dir.join("src"),
         &files.iter().map(|(p, _)| dir.join(p)).collect::<Vec<_>>(),
@@ -56,14 +94,7 @@ fn subject(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subj
     for (path, bytes) in &files {
         write_if_changed(&dir.join(path), bytes)?;
     }
-    write_if_changed(
-        &dir.join("Cargo.toml"),
-        manifest(kata, &package)?.as_bytes(),
-    )?;
-    let lock = kata.root.join("Cargo.lock");
-    if lock.exists() && !dir.join("Cargo.lock").exists() {
-        fs::copy(&lock, dir.join("Cargo.lock"))?;
-    }
+    write_workspace(ws, kata, name)?;
     Ok(Subject {
         kata: kata.clone(),
         mode: Mode::Kata,
@@ -71,6 +102,53 @@ fn subject(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subj
         package,
         features: Vec::new(),
     })
+}
+
+/// The scratch workspace's root manifest, its members' manifests and its
+/// lock. Every member the bank still has is rewritten from the kata's
+/// manifest, and every other directory removed, so that a member left from
+/// an older bank or spec (a renamed test file) cannot stop Cargo from
+/// loading the workspace.
+fn write_workspace(ws: &Workspace, kata: &Kata, written: &str) -> Result<()> {
+    let dir = workspace_dir(ws, kata);
+    let mut wanted = vec![STUB.to_owned()];
+    for side in [Side::Wrong, Side::Right] {
+        wanted.extend(bank::answers(kata, side)?.iter().map(member_name));
+    }
+    if !wanted.iter().any(|w| w == written) {
+        wanted.push(written.to_owned());
+    }
+    let mut members = Vec::new();
+    for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        if !path.is_dir() {
+            continue;
+        }
+        if !wanted.contains(&name) || !path.join("src").is_dir() {
+            fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
+            continue;
+        }
+        write_if_changed(
+            &path.join("Cargo.toml"),
+            member_manifest(kata, &package_name(kata, &name))?.as_bytes(),
+        )?;
+        // Left by the layout before members shared one lock.
+        let _ = fs::remove_file(path.join("Cargo.lock"));
+        members.push(name);
+    }
+    members.sort();
+    write_if_changed(
+        &dir.join("Cargo.toml"),
+        root_manifest(kata, &members)?.as_bytes(),
+    )?;
+    let lock = kata.root.join("Cargo.lock");
+    if lock.exists() && !dir.join("Cargo.lock").exists() {
+        fs::copy(&lock, dir.join("Cargo.lock"))?;
+    }
+    Ok(())
 }
 
 /// Deletes every file under `dir` that is not in `keep`.
@@ -107,11 +185,11 @@ fn read_toml(path: &Path) -> Result<Table> {
         .with_context(|| format!("parsing {}", path.display()))
 }
 
-/// The kata's manifest as a stand-alone package: workspace inheritance
-/// resolved, paths made absolute, the reference a plain dependency (wrong
-/// answers may re-export its correct parts), and the spec files referenced
-/// where they are.
-fn manifest(kata: &Kata, package_name: &str) -> Result<String> {
+/// The kata's manifest as a member of the scratch workspace: workspace
+/// inheritance resolved, paths made absolute, the reference a plain
+/// dependency (wrong answers may re-export its correct parts), and the spec
+/// files referenced where they are.
+fn member_manifest(kata: &Kata, package_name: &str) -> Result<String> {
     let root = read_toml(&kata.root.join("Cargo.toml"))?;
     let kata_manifest = read_toml(&kata.manifest())?;
     let inherited = root
@@ -193,14 +271,31 @@ fn manifest(kata: &Kata, package_name: &str) -> Result<String> {
     if let Some(lints) = root.get("workspace").and_then(|w| w.get("lints")) {
         out.insert("lints".into(), lints.clone());
     }
-    // Profiles (the `loom` one above all) are a workspace's to define.
-    if let Some(profiles) = root.get("profile") {
-        out.insert("profile".into(), profiles.clone());
-    }
-    out.insert("workspace".into(), Table::new().into());
     Ok(format!(
         "# Generated by cargo xtask from {}: edit that, not this.\n{}",
         kata.manifest().display(),
+        toml::to_string(&out)?
+    ))
+}
+
+/// The scratch workspace: its members, and the repository's profiles (the
+/// `loom` one above all), which are a workspace's to define.
+fn root_manifest(kata: &Kata, members: &[String]) -> Result<String> {
+    let root = read_toml(&kata.root.join("Cargo.toml"))?;
+    let mut workspace = Table::new();
+    workspace.insert("resolver".into(), "3".into());
+    workspace.insert(
+        "members".into(),
+        Value::Array(members.iter().map(|m| m.as_str().into()).collect()),
+    );
+    let mut out = Table::new();
+    out.insert("workspace".into(), workspace.into());
+    if let Some(profiles) = root.get("profile") {
+        out.insert("profile".into(), profiles.clone());
+    }
+    Ok(format!(
+        "# Generated by cargo xtask for the scratch crates of {}.\n{}",
+        kata.slug,
         toml::to_string(&out)?
     ))
 }

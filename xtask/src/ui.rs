@@ -123,6 +123,13 @@ pub fn print_verdict_as(verdict: &Verdict, label: &str, show: usize) {
             println!("    … and {unnamed} more (`--json` lists every spec)");
         }
     }
+    if !verdict.not_run.is_empty() {
+        println!(
+            "\n  {} the {} models run once every spec above passes.",
+            style("not run yet:").dim(),
+            verdict.not_run.join(", ")
+        );
+    }
     if !verdict.modified_specs.is_empty() {
         println!(
             "\n  {} {} differ from the pristine spec: this verdict does not count. \

@@ -45,6 +45,10 @@ pub struct Verdict {
     /// count.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub modified_specs: Vec<String>,
+    /// Suites left unbuilt because a normal spec already fails (`loom`):
+    /// they run once every normal spec passes, and are not in the totals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<String>,
 }
 
 impl Verdict {
@@ -59,6 +63,7 @@ impl Verdict {
             specs,
             compile_error: None,
             modified_specs: Vec::new(),
+            not_run: Vec::new(),
         }
     }
 
@@ -73,6 +78,7 @@ impl Verdict {
     pub fn is_pass(&self) -> bool {
         self.compile_error.is_none()
             && self.modified_specs.is_empty()
+            && self.not_run.is_empty()
             && self.total > 0
             && self.failed == 0
     }

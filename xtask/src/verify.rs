@@ -13,7 +13,7 @@ use console::style;
 
 use crate::bank::{self, Answer, Form, Side};
 use crate::catalog::{Kata, TRACKS, Workspace, closest};
-use crate::check::{self, Options, Report, Subject};
+use crate::check::{self, LoomPolicy, Options, Report, Subject};
 use crate::commands::exit_code;
 use crate::practice::section;
 use crate::ui::Progress;
@@ -106,7 +106,12 @@ fn judge(ws: &Workspace, subject: &Subject, label: &str, opts: &Options) -> Resu
 
 fn gate(ws: &Workspace, kata: &Kata) -> Result<KataGate> {
     let mut breaches = document_breaches(kata)?;
-    let opts = Options::default();
+    // The gate needs every spec's result for the reference and the stub,
+    // the loom models' included, whatever the normal specs found.
+    let opts = Options {
+        loom: LoomPolicy::Always,
+        ..Options::default()
+    };
 
     let reference = judge(ws, &Subject::reference(kata), "reference", &opts)?.verdict;
     if let Some(errors) = &reference.compile_error {
@@ -212,13 +217,31 @@ impl BankGate {
         let (mut caught_count, mut passed_count) = (0, 0);
         if lock_ok {
             let early = Options {
-                stop_at_first_failing_suite: true,
+                loom: LoomPolicy::OnlyAfterGreen,
+                until_first_failure: true,
                 ..Options::default()
             };
-            for answer in &wrong {
+            let wrong_subjects: Vec<Result<Subject>> = wrong
+                .iter()
+                .map(|answer| scratch::answer(ws, kata, answer))
+                .collect();
+            let right_subjects = right
+                .iter()
+                .map(|answer| scratch::answer(ws, kata, answer))
+                .collect::<Result<Vec<Subject>>>()?;
+            let built: Vec<&Subject> = wrong_subjects
+                .iter()
+                .flatten()
+                .chain(&right_subjects)
+                .collect();
+            let progress =
+                Progress::new(&format!("{} · building {} answers", kata.slug, built.len()));
+            scratch::prebuild(ws, kata, &built, &progress)?;
+            progress.finish();
+            for (answer, subject) in wrong.iter().zip(wrong_subjects) {
                 header_breaches(answer, breaches)?;
                 let label = answer.label();
-                let subject = match scratch::answer(ws, kata, answer) {
+                let subject = match subject {
                     Ok(subject) => subject,
                     Err(err) => {
                         breaches.push(format!(
@@ -239,10 +262,13 @@ impl BankGate {
                     caught.push(format!("{label}: caught by {}", caught_by(&verdict)));
                 }
             }
-            for answer in &right {
+            for (answer, subject) in right.iter().zip(right_subjects) {
                 let label = answer.label();
-                let subject = scratch::answer(ws, kata, answer)?;
-                let verdict = judge(ws, &subject, &label, &Options::default())?.verdict;
+                let every_spec = Options {
+                    loom: LoomPolicy::Always,
+                    ..Options::default()
+                };
+                let verdict = judge(ws, &subject, &label, &every_spec)?.verdict;
                 if let Some(errors) = &verdict.compile_error {
                     breaches.push(format!("{label} does not compile:\n{errors}"));
                 } else if verdict.is_pass() {

@@ -9,7 +9,7 @@ use console::style;
 
 use crate::bank::{self, Answer, Form, Side};
 use crate::catalog::{Kata, Workspace, closest};
-use crate::check::{self, Options};
+use crate::check::{self, LoomPolicy, Options, Subject};
 use crate::commands::{exit_code, run_check};
 use crate::ui::{self, Progress};
 use crate::verify::caught_by;
@@ -142,7 +142,8 @@ fn judge(ws: &Workspace, kata: &Kata, chosen: &[Answer]) -> Result<ExitCode> {
         ..Options::default()
     };
     let mut all_caught = true;
-    for answer in chosen {
+    let subjects = prebuilt(ws, kata, chosen)?;
+    for (answer, subject) in chosen.iter().zip(subjects) {
         let header = answer.header()?;
         let summary = header.text.lines().next().unwrap_or_default().to_owned();
         println!(
@@ -153,7 +154,6 @@ fn judge(ws: &Workspace, kata: &Kata, chosen: &[Answer]) -> Result<ExitCode> {
         if let Some(symptom) = &header.symptom {
             println!("  {} {symptom}", style("symptom:").dim());
         }
-        let subject = scratch::answer(ws, kata, answer)?;
         let verdict = run_check(ws, &subject, &opts)?;
         all_caught &= verdict.failed > 0 || verdict.compile_error.is_some();
         ui::print_verdict_as(&verdict, "this wrong answer", 1);
@@ -162,19 +162,36 @@ fn judge(ws: &Workspace, kata: &Kata, chosen: &[Answer]) -> Result<ExitCode> {
     Ok(exit_code(all_caught))
 }
 
+/// The scratch crates of the chosen answers, built in one Cargo invocation.
+fn prebuilt(ws: &Workspace, kata: &Kata, chosen: &[Answer]) -> Result<Vec<Subject>> {
+    let subjects = chosen
+        .iter()
+        .map(|answer| scratch::answer(ws, kata, answer))
+        .collect::<Result<Vec<_>>>()?;
+    let progress = Progress::new(&format!(
+        "{} · building {} answers",
+        kata.slug,
+        subjects.len()
+    ));
+    scratch::prebuild(ws, kata, &subjects.iter().collect::<Vec<_>>(), &progress)?;
+    progress.finish();
+    Ok(subjects)
+}
+
 /// Each answer `times` times, each run with its own seed: a catch that
 /// depends on the seed or the scheduler shows as a run that missed.
 fn repeat(ws: &Workspace, kata: &Kata, chosen: &[Answer], times: u32) -> Result<ExitCode> {
     let times = times.max(1);
     let mut unreliable = Vec::new();
-    for answer in chosen {
-        let subject = scratch::answer(ws, kata, answer)?;
+    let subjects = prebuilt(ws, kata, chosen)?;
+    for (answer, subject) in chosen.iter().zip(subjects) {
         let mut caught = 0;
         let mut catchers = String::new();
         for run in 0..times {
             let opts = Options {
                 seed: check::DEFAULT_SEED.wrapping_add(u64::from(run)),
-                stop_at_first_failing_suite: true,
+                loom: LoomPolicy::OnlyAfterGreen,
+                until_first_failure: true,
                 ..Options::default()
             };
             let progress = Progress::new(&format!(
