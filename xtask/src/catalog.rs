@@ -433,7 +433,10 @@ mod tests {
         assert!(kata.meta.minutes > 0);
         assert!(kata.meta.hints.len() >= 3, "progressive hints");
         assert!(!kata.meta.followups.is_empty());
-        assert_eq!(kata.suites().unwrap(), ["loom", "spec"]);
+        let suites = kata.suites().unwrap();
+        for suite in ["loom", "spec"] {
+            assert!(suites.iter().any(|s| s == suite), "{suites:?}");
+        }
     }
 
     #[test]

@@ -301,7 +301,10 @@ fn root_manifest(kata: &Kata, members: &[String]) -> Result<String> {
 }
 
 /// One dependency with workspace inheritance resolved: the workspace's spec,
-/// plus the features the kata adds, with relative paths made absolute.
+/// plus the features the kata adds, with relative paths made absolute. An
+/// optional dependency stays optional: the scratch crate's `solution`
+/// feature enables nothing, so what only the reference's build needs (the
+/// bench's criterion) is not built for every answer.
 fn resolve_dependency(
     spec: &Value,
     inherited: Option<&Value>,
@@ -313,7 +316,6 @@ fn resolve_dependency(
     };
     if table.get("workspace").and_then(Value::as_bool) != Some(true) {
         let mut table = table.clone();
-        table.remove("optional");
         if let Some(path) = table.get("path").and_then(Value::as_str) {
             let absolute = kata_dir.join(path);
             table.insert("path".into(), path_value(&absolute));
@@ -337,6 +339,9 @@ fn resolve_dependency(
         }
         _ => Table::new(),
     };
+    if let Some(optional) = table.get("optional") {
+        resolved.insert("optional".into(), optional.clone());
+    }
     if let Some(Value::Array(extra)) = table.get("features") {
         let features = resolved
             .entry("features")
