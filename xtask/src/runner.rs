@@ -168,7 +168,11 @@ fn run_isolated(
     thread::scope(|scope| {
         for _ in 0..plan.jobs.max(1) {
             scope.spawn(|| {
-                while let Some(name) = lock(&queue).pop_front() {
+                loop {
+                    // Its own statement, so the queue is unlocked while the
+                    // spec runs (a `while let` would hold the guard).
+                    let next = lock(&queue).pop_front();
+                    let Some(name) = next else { break };
                     let result = run_one(plan, name);
                     on_result(&result);
                     if plan.until_first_failure && result.status != Status::Pass {
