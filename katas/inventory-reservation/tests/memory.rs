@@ -59,7 +59,7 @@ fn reservations_leave_nothing_behind_once_released_or_shipped(
         Atomic => Box::new(AtomicInventory::new(&stock)),
     };
     let checkout = |i: u32| {
-        let sku = if i % 2 == 0 { "mug" } else { "tee" };
+        let sku = if i.is_multiple_of(2) { "mug" } else { "tee" };
         let reservation = shop
             .reserve(sku, 1 + i % 3)
             .expect("u32::MAX units in stock");
