@@ -9,8 +9,9 @@
 //!
 //! Symptom: the cache's p99 `get` latency climbs with capacity (3x from 10^3 to 10^6 entries, beyond the HashMap floor), and allocator profiles show B-tree node churn on every read.
 //!
-//! Whole file: written blind from the README and the stub by the red team; a design of its own,
-//! not a change to the reference.
+//! Whole file: written blind from the README and the stub by the red team; recency kept as a
+//! `BTreeMap` of use ticks beside a `HashMap<K, (V, tick)>` instead of the reference's slab of
+//! linked nodes.
 //!
 //! Caught by: `a_hit_allocates_nothing` (tests/memory.rs: 20,000 gets of held keys
 //! allocate B-tree nodes as the ticks move).
