@@ -226,3 +226,137 @@ fn consumers_drain_what_was_pushed_before_close() {
         );
     });
 }
+
+/// A timeout far longer than any model takes. Loom's `wait_timeout` never
+/// times out, and `Duration::MAX` would take the blocking path: this keeps
+/// the timed path, with a deadline that a correct queue never reaches here.
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[test]
+fn a_timed_waiter_woken_for_an_item_another_consumer_took_keeps_waiting() {
+    check(|| {
+        // Capacity 1. One consumer waits in `pop_timeout`; the producer's
+        // first push may wake it, and a second consumer arriving just then
+        // (it never waited) may take the item first. The woken consumer must
+        // go back to waiting, not give up with `Empty` after one wake-up:
+        // the second item is its own.
+        let queue = Arc::new(BoundedQueue::new(1));
+        let timed = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.pop_timeout(HOUR))
+        };
+        let p = producer(&queue, &[1, 2]);
+        let newcomer = queue.pop();
+        let timed = joined(timed);
+        joined(p);
+        let mut popped = [newcomer, timed.ok()];
+        popped.sort_unstable();
+        assert_eq!(
+            popped,
+            [Some(1), Some(2)],
+            "a consumer in pop_timeout(1 hour) and another in pop, with items 1 then 2 pushed \
+             through a queue of 1: each should get one item under every interleaving (pop_timeout \
+             gave {timed:?}); a consumer woken for an item someone else took must keep waiting \
+             until its timeout runs out"
+        );
+    });
+}
+
+#[test]
+fn a_timed_producer_woken_for_a_slot_another_producer_took_keeps_waiting() {
+    check(|| {
+        // Capacity 1, full. One producer waits in `push_timeout`; a pop may
+        // wake it, and a second producer arriving just then may take the
+        // slot first. The woken producer must go back to waiting, not give
+        // up with `Full` after one wake-up: the next pop frees its slot.
+        let queue = Arc::new(BoundedQueue::new(1));
+        assert_eq!(queue.try_push(0), Ok(()), "a push into an empty queue of 1");
+        let timed = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.push_timeout(1, HOUR))
+        };
+        let newcomer = producer(&queue, &[2]);
+        let mut popped = [queue.pop(), queue.pop(), queue.pop()];
+        let timed = joined(timed);
+        joined(newcomer);
+        assert_eq!(
+            timed,
+            Ok(()),
+            "a producer in push_timeout(1 hour) on a full queue of 1, beside another producer, \
+             while a consumer pops 3 times: it should get its item in under every interleaving; \
+             a producer woken for a slot someone else took must keep waiting until its timeout \
+             runs out"
+        );
+        popped.sort_unstable();
+        assert_eq!(
+            popped,
+            [Some(0), Some(1), Some(2)],
+            "all 3 items should come out once each"
+        );
+    });
+}
+
+#[test]
+fn two_try_pushes_into_the_last_free_slot_never_overfill_the_queue() {
+    check(|| {
+        // Capacity 1, empty: two producers race `try_push` for the one
+        // slot. Exactly one gets in; the other is turned away with `Full`.
+        // A check for room made apart from the append (a length read outside
+        // the lock, then the append under it) lets both in.
+        let queue = Arc::new(BoundedQueue::new(1));
+        let other = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.try_push(2))
+        };
+        let mine = queue.try_push(1);
+        let other = joined(other);
+        let accepted = [&mine, &other].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(
+            (accepted, queue.len()),
+            (1, 1),
+            "two try_push calls racing into an empty queue of capacity 1 gave {mine:?} and \
+             {other:?}: exactly one should succeed and the queue should hold 1 item, under every \
+             interleaving (a queue never holds more than its capacity)"
+        );
+    });
+}
+
+#[test]
+fn try_pop_and_try_push_wake_a_waiter_like_pop_and_push() {
+    check(|| {
+        // Full queue of 1: a producer waits in `push`. The slot a `try_pop`
+        // frees must wake it, or it sleeps beside the free slot for ever.
+        let queue = Arc::new(BoundedQueue::new(1));
+        assert_eq!(queue.try_push(0), Ok(()), "a push into an empty queue of 1");
+        let p = producer(&queue, &[1]);
+        assert_eq!(
+            queue.try_pop(),
+            Ok(0),
+            "try_pop from a full queue of 1 holding 0"
+        );
+        assert_eq!(
+            queue.pop(),
+            Some(1),
+            "a producer waiting in push on a full queue should be woken by the slot a try_pop \
+             frees, and its item delivered, under every interleaving"
+        );
+        joined(p);
+    });
+    check(|| {
+        // Empty queue: a consumer waits in `pop`. The item a `try_push`
+        // queues must wake it.
+        let queue = Arc::new(BoundedQueue::new(1));
+        let c = consumer(&queue);
+        assert_eq!(
+            queue.try_push(1),
+            Ok(()),
+            "try_push into an empty queue of 1"
+        );
+        assert_eq!(
+            joined(c),
+            Some(1),
+            "a consumer waiting in pop on an empty queue should be woken by the item a try_push \
+             queues, under every interleaving"
+        );
+    });
+}
