@@ -12,9 +12,11 @@
 //!     --profile loom --target-dir target/loom
 //! ```
 //!
-//! The models use the untimed `Pool::get` only: loom has no clock (its
-//! `Condvar::wait_timeout` never times out). `LOOM_MAX_PREEMPTIONS`
-//! overrides the default bound of 3.
+//! Loom has no clock: its `Condvar::wait_timeout` waits like `wait` and never
+//! times out. So the one model of `Pool::get_timeout` gives it an hour, which
+//! no interleaving runs out: a timed checkout that fails there gave up after
+//! a wake-up, not at its deadline. `LOOM_MAX_PREEMPTIONS` overrides the
+//! default bound of 3.
 #![cfg(kata_loom)]
 
 #[cfg(not(feature = "solution"))]
@@ -32,9 +34,15 @@ use std::panic::{self, AssertUnwindSafe};
 // aborts the whole test binary instead of failing one model.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
 
 use loom::thread;
-use subject::{Manager, Pool, State};
+use subject::{Manager, Pool, PoolError, PooledConnection, State};
+
+/// A timeout that no model comes near: the timed path, with a deadline that
+/// only a checkout giving up early can miss. (`Duration::MAX` would take the
+/// untimed path.)
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// Explores every interleaving of `model` up to the preemption bound (3
 /// unless `LOOM_MAX_PREEMPTIONS` says otherwise). No time or permutation
@@ -45,7 +53,7 @@ fn check(model: impl Fn() + Sync + Send + 'static) {
     builder.check(model);
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct Refused;
 
 impl fmt::Display for Refused {
@@ -107,9 +115,15 @@ impl Manager for Fake {
 /// Checks out a connection, uses it across a scheduling point, returns it
 /// (marked broken first if `broken`), and reports its id.
 fn use_one(pool: &Pool<Fake>, broken: bool) -> usize {
-    let mut conn = pool
+    let conn = pool
         .get()
         .expect("the fake's connect only fails when told to");
+    hold(conn, broken)
+}
+
+/// Uses a checked-out connection across a scheduling point, returns it
+/// (marked broken first if `broken`), and reports its id.
+fn hold(mut conn: PooledConnection<'_, Fake>, broken: bool) -> usize {
     assert!(
         !conn.in_use.swap(true, SeqCst),
         "connection {} was lent to two holders at once",
@@ -297,6 +311,57 @@ fn a_holder_that_panics_gives_its_connection_back() {
             state.connections, state.idle,
             "once the holder that panicked has unwound, no connection should still count \
              as lent ({state:?}): the guard's Drop runs during unwinding too"
+        );
+    });
+}
+
+#[test]
+fn a_timed_checkout_woken_for_a_connection_a_newcomer_took_keeps_waiting() {
+    check(|| {
+        // Pool of 1, its connection held. One checkout waits in
+        // `get_timeout(1 hour)`. The connection comes back and wakes it, but
+        // a newcomer (a thread that never waited) may get the lock first and
+        // take it. The woken checkout must go back to waiting until its
+        // deadline, not give up with `Timeout` after one wake-up, and not
+        // open a second connection either: the newcomer gives it back soon.
+        let fake = Fake::default();
+        let pool = Arc::new(Pool::new(fake.clone(), 1));
+        let held = pool
+            .get()
+            .expect("the first checkout of an empty pool opens a connection");
+        let timed = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || -> Result<usize, PoolError<Refused>> {
+                Ok(hold(pool.get_timeout(HOUR)?, false))
+            })
+        };
+        let newcomer = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || use_one(&pool, false))
+        };
+        drop(held);
+        let newcomer = newcomer.join().expect("the newcomer panicked");
+        let timed = timed.join().expect("the timed checkout panicked");
+        assert_eq!(
+            timed,
+            Ok(0),
+            "a checkout in get_timeout(1 hour) on a pool of 1 whose only connection comes back, \
+             with a newcomer checking out too: it should get connection 0 under every \
+             interleaving (the newcomer got {newcomer}); woken for a connection another thread \
+             took first, a timed checkout must keep waiting until its deadline"
+        );
+        assert_at_most(
+            &fake,
+            1,
+            "a timed checkout woken for a connection a newcomer took must wait again",
+        );
+        assert_eq!(
+            pool.state(),
+            State {
+                connections: 1,
+                idle: 1
+            },
+            "every holder is done: the one connection should be open and idle"
         );
     });
 }
