@@ -30,7 +30,7 @@ pub const README_SECTIONS: [&str; 6] = [
     "Follow-ups",
 ];
 /// The standard's floor for a kata's bank.
-pub const MIN_WRONG_ANSWERS: usize = 3;
+pub const MIN_WRONG_ANSWERS: usize = 8;
 pub const MIN_RIGHT_ANSWERS: usize = 1;
 const MIN_HINTS: usize = 2;
 
