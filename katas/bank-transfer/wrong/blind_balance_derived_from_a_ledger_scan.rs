@@ -10,8 +10,9 @@
 //!
 //! Symptom: transfers and balance lookups get slower every day; after a year of traffic each takes seconds
 //!
-//! Whole file: written blind from the README and the stub by the red team; a design of its own,
-//! not a change to the reference.
+//! Whole file: written blind from the README and the stub by the red team; its design has no
+//! balance column: each balance is derived from the opening amount and a scan of the ledger,
+//! instead of the reference's stored `accounts.balance` updated by each transfer.
 //!
 //! Caught by: `followup_a_balance_and_a_transfer_cost_the_same_however_long_the_ledger` (tests/complexity.rs:
 //! the SQLite steps of one balance and one transfer grow with the ledger).
