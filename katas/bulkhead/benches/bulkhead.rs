@@ -1,9 +1,18 @@
-//! Calls per second through a bulkhead: your code (`bulkhead`) and the
-//! reference (`bulkhead_solution`) side by side in each group.
+//! Calls per second through a bulkhead: your code (`bulkhead`), the
+//! reference (`bulkhead_solution`) and a floor (`tokio Semaphore + timeout`)
+//! side by side in each group.
 //!
 //! ```text
 //! cargo bench -p bulkhead --features solution
 //! ```
+//!
+//! No crate does a bulkhead's whole job (a bounded queue with fast
+//! rejection, one deadline over the wait and the run, deadlines that travel
+//! with the task), so the yardstick is the piece every async bulkhead is
+//! built on: a bare `tokio::sync::Semaphore` of `max_concurrent` permits,
+//! the call's wait and run under one `tokio::time::timeout` (`floor` below).
+//! It has no queue bound, no rejection and no deadline propagation: what the
+//! reference costs above it is the price of those.
 //!
 //! The clock is real here (not paused), on a current-thread runtime:
 //!
@@ -14,7 +23,7 @@
 //!   the cost of queueing and handing permits on.
 //!
 //! A part of your code that still panics (`todo!()`) is skipped with a
-//! note, and only the reference is measured.
+//! note, and only the reference and the floor are measured.
 
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
@@ -72,6 +81,41 @@ macro_rules! contended {
     }};
 }
 
+/// The floor: a bare tokio semaphore behind the kata's API, its permit and
+/// the call under one timeout. `max_queued` is ignored: nothing is ever
+/// rejected, every caller waits.
+mod floor {
+    use std::future::Future;
+    use std::time::Duration;
+
+    use tokio::sync::Semaphore;
+    use tokio::time::error::Elapsed;
+
+    pub struct Bulkhead(Semaphore);
+
+    impl Bulkhead {
+        pub fn new(max_concurrent: usize, _max_queued: usize) -> Self {
+            Bulkhead(Semaphore::new(max_concurrent))
+        }
+
+        pub async fn call<F, Fut, T>(&self, timeout: Duration, f: F) -> Result<T, Elapsed>
+        where
+            F: FnOnce() -> Fut,
+            Fut: Future<Output = T>,
+        {
+            tokio::time::timeout(timeout, async {
+                let _permit = self
+                    .0
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                f().await
+            })
+            .await
+        }
+    }
+}
+
 /// Whether `probe` runs without panicking, with the panic message silenced:
 /// your code may still be `todo!()`.
 fn implemented(what: &str, probe: impl FnOnce()) -> bool {
@@ -80,7 +124,9 @@ fn implemented(what: &str, probe: impl FnOnce()) -> bool {
     let ok = panic::catch_unwind(AssertUnwindSafe(probe)).is_ok();
     panic::set_hook(hook);
     if !ok {
-        eprintln!("note: your {what} panics (still todo!()?): measuring only the reference");
+        eprintln!(
+            "note: your {what} panics (still todo!()?): measuring the reference and the floor"
+        );
     }
     ok
 }
@@ -102,6 +148,10 @@ macro_rules! side_by_side {
         }
         group.bench_function("reference", |b| {
             let run = $workload!(bulkhead_solution);
+            b.iter(|| black_box(run(&rt)));
+        });
+        group.bench_function("tokio Semaphore + timeout", |b| {
+            let run = $workload!(floor);
             b.iter(|| black_box(run(&rt)));
         });
         group.finish();

@@ -1,5 +1,7 @@
-//! Calls per second through a singleflight: your code (`singleflight`) and
-//! the reference (`singleflight_solution`) side by side in each group.
+//! Calls per second through a singleflight: your code (`singleflight`), the
+//! reference (`singleflight_solution`) and the `async_singleflight` crate
+//! (0.6, the tokio port of Go's singleflight: a map of flights behind
+//! tokio's async mutex, one `watch` channel each) side by side in each group.
 //!
 //! ```text
 //! cargo bench -p singleflight --features solution
@@ -14,8 +16,11 @@
 //! - `64 tasks, 64 keys`: 64 tasks ask for 64 different keys at once: 64
 //!   flights side by side.
 //!
-//! A part of your code that still panics (`todo!()`) is skipped with a
-//! note, and only the reference is measured.
+//! The crate runs behind the kata's API (`peer` below): its `work` takes the
+//! loader's future rather than the loader, so every caller builds one (an
+//! async block that has not started, nearly free). A part of your code that
+//! still panics (`todo!()`) is skipped with a note, and only the reference
+//! and the crate are measured.
 
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
@@ -87,6 +92,42 @@ macro_rules! many_keys {
     };
 }
 
+/// The `async_singleflight` crate behind the kata's API, so that it runs the
+/// same operations as the other two.
+mod peer {
+    use std::future::Future;
+    use std::hash::Hash;
+
+    use async_singleflight::Group;
+
+    pub struct SingleFlight<K, V, E>(Group<K, V, E>);
+
+    impl<K, V, E> SingleFlight<K, V, E>
+    where
+        K: Hash + Eq + Clone + Send + Sync,
+        V: Clone,
+        E: Default,
+    {
+        pub fn new() -> Self {
+            SingleFlight(Group::new())
+        }
+
+        /// The crate hands a failed load's error to its leader only; the
+        /// others get `Err(None)`, here `E::default()` (the bench's loaders
+        /// never fail).
+        pub async fn get<F, Fut>(&self, key: K, loader: F) -> Result<V, E>
+        where
+            F: FnOnce() -> Fut,
+            Fut: Future<Output = Result<V, E>> + Send,
+        {
+            self.0
+                .work(&key, loader())
+                .await
+                .map_err(Option::unwrap_or_default)
+        }
+    }
+}
+
 /// Whether `probe` runs without panicking, with the panic message silenced:
 /// your code may still be `todo!()`.
 fn implemented(what: &str, probe: impl FnOnce()) -> bool {
@@ -95,7 +136,9 @@ fn implemented(what: &str, probe: impl FnOnce()) -> bool {
     let ok = panic::catch_unwind(AssertUnwindSafe(probe)).is_ok();
     panic::set_hook(hook);
     if !ok {
-        eprintln!("note: your {what} panics (still todo!()?): measuring only the reference");
+        eprintln!(
+            "note: your {what} panics (still todo!()?): measuring the reference and the crate"
+        );
     }
     ok
 }
@@ -117,6 +160,10 @@ macro_rules! side_by_side {
         }
         group.bench_function("reference", |b| {
             let run = $workload!(singleflight_solution);
+            b.iter(|| black_box(run(&rt)));
+        });
+        group.bench_function("async_singleflight 0.6", |b| {
+            let run = $workload!(peer);
             b.iter(|| black_box(run(&rt)));
         });
         group.finish();

@@ -1,5 +1,7 @@
-//! Jobs per second: your pool (`thread_pool`) and the reference
-//! (`thread_pool_solution`) side by side in each group.
+//! Jobs per second: your pool (`thread_pool`), the reference
+//! (`thread_pool_solution`) and the `threadpool` crate (1.8, the pool people
+//! ship for this job: a fixed set of workers, `execute`, and `join` to wait
+//! until every job has run) side by side in each group.
 //!
 //! ```text
 //! cargo bench -p thread-pool --features solution
@@ -8,9 +10,10 @@
 //! Two measurements: the throughput of a burst of tiny jobs (submit 10 000,
 //! then wait for idle: the cost of the queue, the lock and the wake-ups per
 //! job), and the round trip of a single job on an idle pool (submit one,
-//! wait for idle: what a caller that needs the answer at once pays). A pool
-//! of yours that still panics (`todo!()`) is skipped with a note, and only
-//! the reference is measured.
+//! wait for idle: what a caller that needs the answer at once pays). The
+//! crate runs behind the kata's API (`peer` below), its `join` standing in
+//! for `wait_idle`. A pool of yours that still panics (`todo!()`) is skipped
+//! with a note, and only the reference and the crate are measured.
 
 use std::hint::black_box;
 use std::mem::ManuallyDrop;
@@ -33,7 +36,9 @@ fn implemented(probe: impl FnOnce()) -> bool {
     let ok = panic::catch_unwind(AssertUnwindSafe(probe)).is_ok();
     panic::set_hook(hook);
     if !ok {
-        eprintln!("note: your ThreadPool panics (still todo!()?): measuring only the reference");
+        eprintln!(
+            "note: your ThreadPool panics (still todo!()?): measuring the reference and the crate"
+        );
     }
     ok
 }
@@ -98,11 +103,36 @@ macro_rules! measure {
     }};
 }
 
+/// The `threadpool` crate behind the kata's API, so that it runs the same
+/// operations as the other two.
+mod peer {
+    pub struct ThreadPool(threadpool::ThreadPool);
+
+    impl ThreadPool {
+        pub fn new(workers: usize) -> Self {
+            ThreadPool(threadpool::ThreadPool::new(workers))
+        }
+
+        pub fn execute<F>(&self, job: F)
+        where
+            F: FnOnce() + Send + 'static,
+        {
+            self.0.execute(job);
+        }
+
+        /// `join` blocks until no job is queued or running: `wait_idle`.
+        pub fn wait_idle(&self) {
+            self.0.join();
+        }
+    }
+}
+
 fn jobs_per_second(c: &mut Criterion) {
     if implemented(|| probe!(thread_pool)) {
         measure!(c, thread_pool, "yours");
     }
     measure!(c, thread_pool_solution, "reference");
+    measure!(c, peer, "threadpool 1.8");
 }
 
 criterion_group!(benches, jobs_per_second);
