@@ -1,5 +1,6 @@
-//! The cost of the retry helper: your code (`retry_backoff`) and the
-//! reference (`retry_backoff_solution`) side by side in each group.
+//! The cost of the retry helper: your code (`retry_backoff`), the reference
+//! (`retry_backoff_solution`) and `backon` 1, the retry crate Rust services
+//! ship, side by side in each group.
 //!
 //! ```text
 //! cargo bench -p retry-backoff --features solution
@@ -7,10 +8,22 @@
 //!
 //! `first call succeeds` is the happy path, what wrapping a call in `retry`
 //! costs when nothing fails. `ten attempts` is a dependency that fails nine
-//! times with full jitter, on a paused tokio clock, so that the backoff
-//! sleeps take no real time: the delay arithmetic, the generator and tokio's
-//! timer. Both run on a current-thread runtime. A `retry` that still panics
-//! (`todo!()`) is skipped with a note, and only the reference is measured.
+//! times with jitter, on a paused tokio clock, so that the backoff sleeps
+//! take no real time: the delay arithmetic, the generator and tokio's timer.
+//! Both run on a current-thread runtime. A `retry` that still panics
+//! (`todo!()`) is skipped with a note, and only the reference (and backon)
+//! is measured.
+//!
+//! How backon is compared fairly: [`backon_peer`] wraps it behind the kata's
+//! `retry`, with the same policy in its terms: an exponential backoff from
+//! `base` doubling up to `cap`, `max_attempts - 1` retries, a total of
+//! `deadline`, jitter from a generator seeded with `seed`, the predicate as
+//! its `when` (and its `adjust` for a `Retry-After`), and tokio's `sleep`.
+//! Each run makes the same calls and sleeps as often on the same runtime.
+//! Two differences: backon's jitter adds up to one delay on top of it
+//! (`[d, 2d)`) where the kata's full jitter draws in `[0, d]`, and its
+//! budget counts the time slept rather than the time since the first call
+//! (the same here: the calls take no time on a paused clock).
 
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
@@ -105,7 +118,58 @@ fn retries(c: &mut Criterion) {
                 start.elapsed()
             });
         });
+        group.bench_function(backon_peer::NAME, |b| {
+            b.iter_custom(|iterations| {
+                let start = Instant::now();
+                black_box(runs!(backon_peer, runtime, iterations, failures));
+                start.elapsed()
+            });
+        });
         group.finish();
+    }
+}
+
+/// backon 1 behind the kata's `retry`, so that the bench's macro drives it
+/// exactly as it drives the reference.
+mod backon_peer {
+    use std::future::Future;
+
+    use backon::{ExponentialBuilder, Retryable as _};
+
+    pub use retry_backoff_solution::{Jitter, Retry, RetryPolicy};
+
+    /// The contender's name in the report.
+    pub const NAME: &str = "backon 1";
+
+    /// `policy` as backon's exponential backoff; the retries, their delays
+    /// and the sleeps are backon's own (on tokio's `sleep`).
+    pub async fn retry<T, E, P, F, Fut>(
+        policy: &RetryPolicy,
+        is_retryable: P,
+        op: F,
+    ) -> Result<T, E>
+    where
+        P: Fn(&E) -> Retry,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let retries = usize::try_from(policy.max_attempts.max(1) - 1).unwrap_or(usize::MAX);
+        let mut backoff = ExponentialBuilder::new()
+            .with_min_delay(policy.base)
+            .with_max_delay(policy.cap)
+            .with_max_times(retries)
+            .with_total_delay(policy.deadline)
+            .with_jitter_seed(policy.seed);
+        if policy.jitter != Jitter::None {
+            backoff = backoff.with_jitter();
+        }
+        op.retry(backoff)
+            .when(|error| is_retryable(error) != Retry::No)
+            .adjust(|error, delay| match is_retryable(error) {
+                Retry::After(hint) => delay.map(|_| hint),
+                _ => delay,
+            })
+            .await
     }
 }
 
