@@ -1,14 +1,17 @@
-//! Items per second through the queue: your code (`bounded_queue`) and the
-//! reference (`bounded_queue_solution`) side by side in each group, with the
-//! standard library's bounded channel (`std::sync::mpsc::sync_channel`) as
-//! the well-known yardstick where it fits (it has one consumer only).
+//! Items per second through the queue: your code (`bounded_queue`), the
+//! reference (`bounded_queue_solution`) and `crossbeam-channel`'s `bounded(n)`
+//! (0.5, the multi-producer multi-consumer bounded queue people ship: a
+//! lock-free ring of slots with per-slot stamps, parking only to wait) side by
+//! side in each group, with the standard library's bounded channel
+//! (`std::sync::mpsc::sync_channel`) as the second yardstick where it fits (it
+//! has one consumer only).
 //!
 //! ```text
 //! cargo bench -p bounded-queue --features solution
 //! ```
 //!
 //! A queue of yours that still panics (`todo!()`) is skipped with a note,
-//! and only the reference is measured.
+//! and only the others are measured.
 
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
@@ -79,6 +82,64 @@ macro_rules! hand_off {
     }};
 }
 
+/// `crossbeam-channel` doing what the queue does in each group. A channel
+/// closes when its last `Sender` is dropped, not through `&self`, so instead
+/// of sharing one queue behind an `Arc`, each producer owns a `Sender` and
+/// each consumer a `Receiver`, and "close after the producers are done" is
+/// dropping the senders. Per item it is the same work: a blocking send, a
+/// blocking receive until closed and drained, or one `try_send` and one
+/// `try_recv`.
+mod crossbeam_peer {
+    use std::thread;
+
+    use crossbeam_channel::{Receiver, Sender, bounded};
+
+    use super::{CAPACITY, ITEMS};
+
+    /// One `try_send` and one `try_recv` on one thread, as `uncontended!`.
+    pub fn uncontended() -> impl FnMut() -> Option<u64> {
+        let (tx, rx): (Sender<u64>, Receiver<u64>) = bounded(CAPACITY);
+        let mut item = 0u64;
+        move || {
+            item += 1;
+            let _ = tx.try_send(item);
+            rx.try_recv().ok()
+        }
+    }
+
+    /// The same hand-off as `hand_off!`: returns the sum received.
+    pub fn hand_off(producers: u64, consumers: u64) -> u64 {
+        let (tx, rx) = bounded::<u64>(CAPACITY);
+        let popping: Vec<_> = (0..consumers)
+            .map(|_| {
+                let rx = rx.clone();
+                thread::spawn(move || rx.iter().sum::<u64>())
+            })
+            .collect();
+        drop(rx);
+        let pushing: Vec<_> = (0..producers)
+            .map(|p| {
+                let tx = tx.clone();
+                thread::spawn(move || {
+                    for item in (p..ITEMS).step_by(producers as usize) {
+                        tx.send(item).expect("a receiver is alive");
+                    }
+                })
+            })
+            .collect();
+        // The producers hold the only senders left: the channel closes when
+        // the last of them is done.
+        drop(tx);
+        for producer in pushing {
+            producer.join().expect("a producer panicked");
+        }
+        popping
+            .into_iter()
+            .map(|consumer| consumer.join().expect("a consumer panicked"))
+            .sum()
+    }
+}
+
 /// The same hand-off through `std::sync::mpsc::sync_channel` (one consumer).
 fn std_hand_off(producers: u64) -> u64 {
     let (tx, rx) = mpsc::sync_channel(CAPACITY);
@@ -117,7 +178,7 @@ fn implemented() -> bool {
     .is_ok();
     panic::set_hook(hook);
     if !ok {
-        eprintln!("note: your BoundedQueue panics (still todo!()?): measuring only the reference");
+        eprintln!("note: your BoundedQueue panics (still todo!()?): measuring only the others");
     }
     ok
 }
@@ -135,6 +196,10 @@ fn items_per_second(c: &mut Criterion) {
     }
     group.bench_function("reference", |b| {
         let mut round_trip = uncontended!(bounded_queue_solution);
+        b.iter(|| black_box(round_trip()));
+    });
+    group.bench_function("crossbeam-channel 0.5", |b| {
+        let mut round_trip = crossbeam_peer::uncontended();
         b.iter(|| black_box(round_trip()));
     });
     group.bench_function("std sync_channel", |b| {
@@ -164,6 +229,9 @@ fn items_per_second(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("reference", &parameter), |b| {
             let run = hand_off!(bounded_queue_solution, producers, consumers);
             b.iter(|| black_box(run()));
+        });
+        group.bench_function(BenchmarkId::new("crossbeam-channel 0.5", &parameter), |b| {
+            b.iter(|| black_box(crossbeam_peer::hand_off(producers, consumers)))
         });
         if consumers == 1 {
             group.bench_function(BenchmarkId::new("std sync_channel", &parameter), |b| {

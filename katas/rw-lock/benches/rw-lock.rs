@@ -1,5 +1,7 @@
 //! Lock round trips per second: your code (`rw_lock`), the reference
-//! (`rw_lock_solution`) and `std::sync::RwLock` side by side in each group.
+//! (`rw_lock_solution`), `parking_lot::RwLock` (0.12, the readers-writer lock
+//! people ship: one atomic word, parking only when it must wait) and
+//! `std::sync::RwLock` side by side in each group.
 //!
 //! ```text
 //! cargo bench -p rw-lock --features solution
@@ -9,7 +11,7 @@
 //! uncontended, then with a second thread reading the same lock in a loop
 //! (the reader count's cache line bouncing between cores is what a read-mostly
 //! service pays for). A part of your code that still panics (`todo!()`) is
-//! skipped with a note, and only the reference and std are measured.
+//! skipped with a note, and only the others are measured.
 
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
@@ -19,7 +21,7 @@ use std::thread;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-/// The three locks behind one face.
+/// The four locks behind one face.
 trait Lock: Send + Sync + 'static {
     fn with_value(value: u64) -> Self;
     fn read_once(&self) -> u64;
@@ -63,6 +65,24 @@ impl Lock for std::sync::RwLock<u64> {
         *self
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+    }
+}
+
+/// `parking_lot`'s lock behind the bench's face. Its guards, like the kata's,
+/// do not poison, so a read is `*lock.read()` with nothing to unwrap.
+mod parking_lot_peer {
+    use super::Lock;
+
+    impl Lock for parking_lot::RwLock<u64> {
+        fn with_value(value: u64) -> Self {
+            Self::new(value)
+        }
+        fn read_once(&self) -> u64 {
+            *self.read()
+        }
+        fn write_once(&self) {
+            *self.write() += 1;
+        }
     }
 }
 
@@ -113,9 +133,7 @@ fn implemented(what: &str, probe: impl FnOnce()) -> bool {
     let ok = panic::catch_unwind(AssertUnwindSafe(probe)).is_ok();
     panic::set_hook(hook);
     if !ok {
-        eprintln!(
-            "note: your {what} panics (still todo!()?): measuring only the reference and std"
-        );
+        eprintln!("note: your {what} panics (still todo!()?): measuring only the others");
     }
     ok
 }
@@ -150,6 +168,12 @@ fn round_trips_per_second(c: &mut Criterion) {
         measure::<rw_lock_solution::RwLock<u64>>(
             &mut group,
             BenchmarkId::new("reference", parameter),
+            op,
+            background_reader,
+        );
+        measure::<parking_lot::RwLock<u64>>(
+            &mut group,
+            BenchmarkId::new("parking_lot 0.12", parameter),
             op,
             background_reader,
         );
