@@ -73,38 +73,33 @@ impl<T: Ord + Clone> OrSet<T> {
     /// hold stays; a dot only one side holds stays unless the other side has
     /// seen it (and so removed it).
     pub fn merge(&mut self, other: &OrSet<T>) {
-        let mine = std::mem::take(&mut self.entries);
-        let mut merged = BTreeMap::new();
-        for (elem, dots) in &mine {
+        // Our dots, in place: one the other side lacks but has seen, it
+        // removed.
+        self.entries.retain(|elem, dots| {
             let theirs = other.entries.get(elem);
-            let kept: BTreeSet<Dot> = dots
-                .iter()
-                .filter(|dot| {
-                    theirs.is_some_and(|theirs| theirs.contains(dot)) || !covers(&other.clock, dot)
-                })
-                .copied()
-                .collect();
-            if !kept.is_empty() {
-                merged.insert(elem.clone(), kept);
-            }
-        }
+            dots.retain(|dot| {
+                theirs.is_some_and(|theirs| theirs.contains(dot)) || !covers(&other.clock, dot)
+            });
+            !dots.is_empty()
+        });
+        // Their dots: a state's clock covers every dot it holds, so one our
+        // clock covers is either held here already or was removed here; one
+        // it does not cover is new to us.
         for (elem, dots) in &other.entries {
-            let known = mine.get(elem);
-            let new: Vec<Dot> = dots
+            let mut new = dots
                 .iter()
-                .filter(|dot| {
-                    known.is_none_or(|known| !known.contains(dot)) && !covers(&self.clock, dot)
-                })
-                .copied()
-                .collect();
-            if !new.is_empty() {
-                merged
-                    .entry(elem.clone())
-                    .or_insert_with(BTreeSet::new)
-                    .extend(new);
+                .filter(|dot| !covers(&self.clock, dot))
+                .peekable();
+            if new.peek().is_none() {
+                continue;
+            }
+            match self.entries.get_mut(elem) {
+                Some(mine) => mine.extend(new),
+                None => {
+                    self.entries.insert(elem.clone(), new.copied().collect());
+                }
             }
         }
-        self.entries = merged;
         for (&replica, &count) in &other.clock {
             let mine = self.clock.entry(replica).or_insert(0);
             *mine = (*mine).max(count);
