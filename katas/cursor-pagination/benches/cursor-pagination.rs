@@ -1,5 +1,6 @@
-//! Pages per second: your code (`cursor_pagination`) and the reference
-//! (`cursor_pagination_solution`) side by side in each group.
+//! Pages per second: your code (`cursor_pagination`), the reference
+//! (`cursor_pagination_solution`) and OFFSET pagination (`OFFSET LIMIT`)
+//! side by side in each group.
 //!
 //! ```text
 //! cargo bench -p cursor-pagination --features solution
@@ -8,8 +9,16 @@
 //! A table of 10 000 rows (ten per `created_at`); each iteration reads one
 //! page of 50, at the start of the table or 9 000 rows deep. With keyset
 //! pagination on an index both cost the same. A pager of yours that still
-//! panics (`todo!()`) is skipped with a note, and only the reference is
-//! measured.
+//! panics (`todo!()`) is skipped with a note, and only the reference and
+//! OFFSET pagination are measured.
+//!
+//! No crate does this kata's job (it is a query and a cursor format), so the
+//! yardstick is the naive model the kata replaces: [`offset_pager`], the same
+//! table, index and statement cache, `ORDER BY created_at, id LIMIT ? OFFSET
+//! ?` with the offset as the cursor (unsigned: a plain number). It does less
+//! work per page (one query, no `EXISTS`, no HMAC), so it sets the floor on
+//! the first page; but SQLite must step over every row before the offset,
+//! so its cost grows with the page number, which the deep page shows.
 
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
@@ -60,6 +69,80 @@ macro_rules! pager {
     }};
 }
 
+/// The naive model: OFFSET/LIMIT pagination, forward only, behind the
+/// kata's API so the bench's walk runs on it unchanged. The cursor is the
+/// offset of the next page, in decimal.
+mod offset_pager {
+    use std::error::Error;
+    use std::path::Path;
+
+    use rusqlite::{Connection, params};
+
+    /// The only way this model walks.
+    pub enum Direction {
+        Forward,
+    }
+
+    /// One row of `items`: the kata's own type.
+    pub use cursor_pagination_solution::Item;
+
+    /// One page, and the offsets around it.
+    pub struct Page {
+        pub items: Vec<Item>,
+        pub next: Option<String>,
+    }
+
+    pub struct Pager {
+        conn: Connection,
+    }
+
+    impl Pager {
+        /// The reference's connection settings, table and index; no secret.
+        pub fn open(path: &Path, _secret: &[u8]) -> rusqlite::Result<Pager> {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS items (
+                     id         INTEGER PRIMARY KEY,
+                     created_at INTEGER NOT NULL,
+                     body       TEXT    NOT NULL
+                 );
+                 CREATE INDEX IF NOT EXISTS items_created_at_id ON items (created_at, id);",
+            )?;
+            Ok(Pager { conn })
+        }
+
+        /// At most `limit` rows from the offset in `cursor` (0 without one);
+        /// one extra row says whether there is a next page.
+        pub fn page(
+            &self,
+            cursor: Option<&str>,
+            limit: u32,
+            Direction::Forward: Direction,
+        ) -> Result<Page, Box<dyn Error>> {
+            let limit = i64::from(limit.max(1));
+            let offset: i64 = cursor.map_or(Ok(0), str::parse)?;
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, created_at, body FROM items
+                 ORDER BY created_at, id LIMIT ?1 OFFSET ?2",
+            )?;
+            let mut items = stmt
+                .query_map(params![limit + 1, offset], |row| {
+                    Ok(Item {
+                        id: row.get(0)?,
+                        created_at: row.get(1)?,
+                        body: row.get(2)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let more = items.len() as i64 > limit;
+            items.truncate(limit as usize);
+            let next = more.then(|| (offset + limit).to_string());
+            Ok(Page { items, next })
+        }
+    }
+}
+
 /// Whether `probe` runs without panicking, with the panic message silenced:
 /// your code may still be `todo!()`.
 fn implemented(what: &str, probe: impl FnOnce()) -> bool {
@@ -92,6 +175,10 @@ fn pages_per_second(c: &mut Criterion) {
         }
         group.bench_function(BenchmarkId::new("reference", name), |b| {
             let page = pager!(cursor_pagination_solution, &path, deep);
+            b.iter(|| black_box(page()));
+        });
+        group.bench_function(BenchmarkId::new("OFFSET LIMIT", name), |b| {
+            let page = pager!(offset_pager, &path, deep);
             b.iter(|| black_box(page()));
         });
         group.finish();

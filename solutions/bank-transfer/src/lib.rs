@@ -6,6 +6,10 @@
 //! and the debit, and a second connection waits (busy timeout) instead of
 //! failing. The debit, the credit and the ledger row commit together or not
 //! at all.
+//!
+//! The statements of `balance` and `transfer` go through the connection's
+//! statement cache (`prepare_cached`): SQLite compiles each one once per
+//! connection instead of on every call.
 
 use std::error::Error;
 use std::fmt;
@@ -138,11 +142,8 @@ impl Bank {
     /// The balance of `account`, in cents.
     pub fn balance(&self, account: AccountId) -> Result<i64, TransferError> {
         self.conn
-            .query_row(
-                "SELECT balance FROM accounts WHERE id = ?1",
-                [account.0],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT balance FROM accounts WHERE id = ?1")?
+            .query_row([account.0], |row| row.get(0))
             .optional()?
             .ok_or(TransferError::UnknownAccount(account))
     }
@@ -167,30 +168,23 @@ impl Bank {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let balance_of = |id: AccountId| {
-            tx.query_row(
-                "SELECT balance FROM accounts WHERE id = ?1",
-                [id.0],
-                |row| row.get::<_, i64>(0),
-            )
-            .optional()
+            tx.prepare_cached("SELECT balance FROM accounts WHERE id = ?1")?
+                .query_row([id.0], |row| row.get::<_, i64>(0))
+                .optional()
         };
         let available = balance_of(from)?.ok_or(TransferError::UnknownAccount(from))?;
         balance_of(to)?.ok_or(TransferError::UnknownAccount(to))?;
         if available < amount {
             return Err(TransferError::InsufficientFunds);
         }
-        tx.execute(
-            "UPDATE accounts SET balance = balance - ?1 WHERE id = ?2",
-            params![amount, from.0],
-        )?;
-        tx.execute(
-            "UPDATE accounts SET balance = balance + ?1 WHERE id = ?2",
-            params![amount, to.0],
-        )?;
-        tx.execute(
+        tx.prepare_cached("UPDATE accounts SET balance = balance - ?1 WHERE id = ?2")?
+            .execute(params![amount, from.0])?;
+        tx.prepare_cached("UPDATE accounts SET balance = balance + ?1 WHERE id = ?2")?
+            .execute(params![amount, to.0])?;
+        tx.prepare_cached(
             "INSERT INTO ledger (from_account, to_account, amount) VALUES (?1, ?2, ?3)",
-            params![from.0, to.0, amount],
-        )?;
+        )?
+        .execute(params![from.0, to.0, amount])?;
         let id = TransferId(tx.last_insert_rowid());
         tx.commit()?;
         Ok(id)

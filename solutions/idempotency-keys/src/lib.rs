@@ -8,6 +8,10 @@
 //! duplicate waits (busy timeout) until the first commits and then finds the
 //! record; and the effect and its record commit together or not at all, so no
 //! crash between them can make a retry apply the effect twice.
+//!
+//! The statements of `handle` go through the connection's statement cache
+//! (`prepare_cached`): SQLite compiles each one once per connection instead
+//! of on every call.
 
 use std::error::Error;
 use std::fmt;
@@ -157,24 +161,21 @@ impl Idempotency {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "DELETE FROM idempotency_keys WHERE key = ?1 AND stored_at < ?2",
-            params![key, oldest_kept],
-        )?;
+        tx.prepare_cached("DELETE FROM idempotency_keys WHERE key = ?1 AND stored_at < ?2")?
+            .execute(params![key, oldest_kept])?;
         let stored = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT fingerprint, status, body FROM idempotency_keys WHERE key = ?1",
-                params![key],
-                |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        Response {
-                            status: row.get(1)?,
-                            body: row.get(2)?,
-                        },
-                    ))
-                },
-            )
+            )?
+            .query_row(params![key], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    Response {
+                        status: row.get(1)?,
+                        body: row.get(2)?,
+                    },
+                ))
+            })
             .optional()?;
         if let Some((stored_fingerprint, response)) = stored {
             // Nothing of ours changed but a possible delete of an expired
@@ -192,11 +193,17 @@ impl Idempotency {
         // On an error (or a panic) `tx` is dropped, which rolls back the
         // effect's writes.
         let response = effect(&tx).map_err(IdemError::Effect)?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO idempotency_keys (key, fingerprint, status, body, stored_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![key, fingerprint, response.status, response.body, now],
-        )?;
+        )?
+        .execute(params![
+            key,
+            fingerprint,
+            response.status,
+            response.body,
+            now
+        ])?;
         tx.commit()?;
         Ok(Outcome {
             response,

@@ -6,6 +6,10 @@
 //! part of the `UPDATE` statement itself (`WHERE id = ? AND version = ?`), so
 //! SQLite makes check and write one atomic step, whatever other connections
 //! do between our statements. The number of rows changed says who won.
+//!
+//! The statements of `get` and `update` go through the connection's
+//! statement cache (`prepare_cached`): SQLite compiles each one once per
+//! connection instead of on every call.
 
 use std::fmt;
 use std::path::Path;
@@ -184,16 +188,13 @@ impl Store {
     /// Only if SQLite fails.
     pub fn get(&self, id: &str) -> rusqlite::Result<Option<Versioned>> {
         self.conn
-            .query_row(
-                "SELECT value, version FROM records WHERE id = ?1",
-                params![id],
-                |row| {
-                    Ok(Versioned {
-                        value: row.get(0)?,
-                        version: to_version(row.get(1)?),
-                    })
-                },
-            )
+            .prepare_cached("SELECT value, version FROM records WHERE id = ?1")?
+            .query_row(params![id], |row| {
+                Ok(Versioned {
+                    value: row.get(0)?,
+                    version: to_version(row.get(1)?),
+                })
+            })
             .optional()
     }
 
@@ -216,11 +217,13 @@ impl Store {
         };
         // Compare and write in one statement: no other connection can commit
         // between the check and the write.
-        let changed = self.conn.execute(
-            "UPDATE records SET value = ?1, version = version + 1
-              WHERE id = ?2 AND version = ?3",
-            params![new_value, id, expected],
-        )?;
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE records SET value = ?1, version = version + 1
+                  WHERE id = ?2 AND version = ?3",
+            )?
+            .execute(params![new_value, id, expected])?;
         if changed == 1 {
             Ok(expected_version + 1)
         } else {
