@@ -1,10 +1,19 @@
-//! Reserve-then-release cycles per second: your code (`inventory_reservation`)
-//! and the reference (`inventory_reservation_solution`) side by side, for
-//! both implementations.
+//! Reserve-then-release cycles per second: your code (`inventory_reservation`),
+//! the reference (`inventory_reservation_solution`) and a bare counter
+//! (`bare`) side by side, for both implementations.
 //!
 //! ```text
 //! cargo bench -p inventory-reservation --features solution
 //! ```
+//!
+//! No crate does this kata's job (stock per SKU, reserved all or nothing,
+//! handed back through a token), so the yardstick is the floor under it:
+//! `bare Mutex<u64>` and `bare AtomicU64` are one counter of the benchmark's
+//! one SKU, with the same check-and-decrement (under the lock, or by
+//! compare-and-swap) and the same add back, but no lookup by SKU name and no
+//! `Reservation` token. The gap between them and the reference is what the
+//! kata's API costs: finding the SKU's counter by its name, and the token
+//! that names it.
 //!
 //! Each cycle reserves one unit of a SKU and releases it, so the stock stays
 //! put and every reservation succeeds. "one thread" measures the cost of the
@@ -44,6 +53,72 @@ macro_rules! cycle {
     }};
 }
 
+/// The floor: the bare counter of the one SKU every cycle uses, behind the
+/// kata's method names so that the benchmark's macros drive it like the
+/// others. `reserve` ignores the SKU (there is one counter) and its "token"
+/// is the quantity.
+mod bare {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// The two methods a cycle calls.
+    pub trait Inventory {
+        fn reserve(&self, sku: &str, qty: u32) -> Result<u32, u64>;
+        fn release(&self, qty: u32);
+    }
+
+    /// The opening stock of the first SKU: the one the benchmark cycles on.
+    fn first(stock: &[(&str, u32)]) -> u64 {
+        stock.first().map_or(0, |&(_, qty)| u64::from(qty))
+    }
+
+    /// `Mutex<u64>`: check and decrement under one lock.
+    pub struct LockedInventory(Mutex<u64>);
+
+    impl LockedInventory {
+        pub fn new(stock: &[(&str, u32)]) -> Self {
+            LockedInventory(Mutex::new(first(stock)))
+        }
+    }
+
+    impl Inventory for LockedInventory {
+        fn reserve(&self, _sku: &str, qty: u32) -> Result<u32, u64> {
+            let mut units = self.0.lock().expect("never poisoned");
+            let left = units.checked_sub(u64::from(qty)).ok_or(*units)?;
+            *units = left;
+            Ok(qty)
+        }
+
+        fn release(&self, qty: u32) {
+            *self.0.lock().expect("never poisoned") += u64::from(qty);
+        }
+    }
+
+    /// `AtomicU64`: a compare-and-swap loop that checks the value it
+    /// replaces, and `fetch_add` to give back.
+    pub struct AtomicInventory(AtomicU64);
+
+    impl AtomicInventory {
+        pub fn new(stock: &[(&str, u32)]) -> Self {
+            AtomicInventory(AtomicU64::new(first(stock)))
+        }
+    }
+
+    impl Inventory for AtomicInventory {
+        fn reserve(&self, _sku: &str, qty: u32) -> Result<u32, u64> {
+            self.0
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |units| {
+                    units.checked_sub(u64::from(qty))
+                })
+                .map(|_| qty)
+        }
+
+        fn release(&self, qty: u32) {
+            self.0.fetch_add(u64::from(qty), Ordering::Relaxed);
+        }
+    }
+}
+
 /// Whether `probe` runs without panicking, with the panic message silenced:
 /// your code may still be `todo!()`.
 fn implemented(what: &str, probe: impl FnOnce()) -> bool {
@@ -81,9 +156,10 @@ macro_rules! contended {
     }};
 }
 
-/// Benchmarks one implementation of each crate in two groups.
+/// Benchmarks one implementation of each crate in one group, beside the
+/// bare counter `$bare` names.
 macro_rules! side_by_side {
-    ($c:expr, $inventory:ident) => {{
+    ($c:expr, $inventory:ident, $bare:literal) => {{
         let name = stringify!($inventory);
         let yours = implemented(name, || {
             let shop = inventory_reservation::$inventory::new(&STOCK);
@@ -102,6 +178,10 @@ macro_rules! side_by_side {
             let shop = inventory_reservation_solution::$inventory::new(&STOCK);
             b.iter(|| cycle!(inventory_reservation_solution, shop));
         });
+        group.bench_function(BenchmarkId::new($bare, "one thread"), |b| {
+            let shop = bare::$inventory::new(&STOCK);
+            b.iter(|| cycle!(bare, shop));
+        });
         if yours {
             group.bench_function(
                 BenchmarkId::new("yours", format!("{THREADS} threads, one SKU")),
@@ -118,13 +198,19 @@ macro_rules! side_by_side {
                 });
             },
         );
+        group.bench_function(
+            BenchmarkId::new($bare, format!("{THREADS} threads, one SKU")),
+            |b| {
+                b.iter_custom(|iters| contended!(bare, $inventory, iters));
+            },
+        );
         group.finish();
     }};
 }
 
 fn cycles_per_second(c: &mut Criterion) {
-    side_by_side!(c, LockedInventory);
-    side_by_side!(c, AtomicInventory);
+    side_by_side!(c, LockedInventory, "bare Mutex<u64>");
+    side_by_side!(c, AtomicInventory, "bare AtomicU64");
 }
 
 criterion_group! {

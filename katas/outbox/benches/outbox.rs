@@ -1,9 +1,21 @@
-//! Orders placed and events relayed per second: your code (`outbox`) and the
-//! reference (`outbox_solution`) side by side in each group.
+//! Orders placed and events relayed per second: your code (`outbox`), the
+//! reference (`outbox_solution`) and a bare floor side by side in each group.
 //!
 //! ```text
 //! cargo bench -p outbox --features solution
 //! ```
+//!
+//! No crate does the outbox's job in-process on SQLite, so the yardstick is
+//! what the pattern adds to the work under it, on a connection set up the
+//! same way (WAL, `synchronous = NORMAL`), with statements prepared once and
+//! cached. `order row only` (`order_only`) places an order the way a shop
+//! without an outbox would: one `INSERT` into `orders`, no event, no
+//! transaction around it; the gap is what the outbox costs each order. `bare
+//! SELECT + DELETE` (`bare_relay`) relays the reference shop's events with no
+//! lease: it SELECTs the next 16 unpublished events, and after each publish
+//! DELETEs that one; the gap is what the claim (a transaction, a lease
+//! written per event) and the per-aggregate guard cost. It is safe only with
+//! one relay.
 //!
 //! Each benchmark works on a SQLite file in a temporary directory. A part of
 //! your code that still panics (`todo!()`) is skipped with a note, and only
@@ -71,6 +83,114 @@ macro_rules! relay {
     }};
 }
 
+/// The order insert with no outbox row, behind the kata's `Shop`.
+mod order_only {
+    use std::path::Path;
+
+    use rusqlite::{Connection, params};
+
+    pub use outbox_solution::Order;
+
+    pub struct Shop(Connection);
+
+    impl Shop {
+        pub fn open(path: impl AsRef<Path>) -> rusqlite::Result<Shop> {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.execute_batch(
+                "CREATE TABLE orders (
+                     id       INTEGER PRIMARY KEY,
+                     customer TEXT    NOT NULL,
+                     item     TEXT    NOT NULL,
+                     quantity INTEGER NOT NULL,
+                     status   TEXT    NOT NULL
+                 );",
+            )?;
+            Ok(Shop(conn))
+        }
+
+        pub fn place_order(&mut self, order: &Order) -> rusqlite::Result<i64> {
+            self.0
+                .prepare_cached(
+                    "INSERT INTO orders (customer, item, quantity, status)
+                     VALUES (?1, ?2, ?3, 'placed')",
+                )?
+                .execute(params![order.customer, order.item, order.quantity])?;
+            Ok(self.0.last_insert_rowid())
+        }
+    }
+}
+
+/// A relay with no lease, behind the kata's `Relay`, over the events the
+/// reference's `Shop` writes: SELECT a batch, then publish and DELETE each.
+mod bare_relay {
+    use std::path::Path;
+
+    use rusqlite::{Connection, params};
+
+    pub use outbox_solution::{Event, EventKind, Order, PublishError, Publisher, Shop};
+
+    pub struct Relay(Connection);
+
+    impl Relay {
+        pub fn new(
+            path: impl AsRef<Path>,
+            _relay_id: &str,
+            _lease: i64,
+        ) -> rusqlite::Result<Relay> {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            Ok(Relay(conn))
+        }
+
+        /// Events published; stops at the first failure.
+        pub fn run_once(
+            &mut self,
+            _now: i64,
+            publisher: &mut impl Publisher,
+        ) -> rusqlite::Result<usize> {
+            let mut published = 0;
+            loop {
+                let batch = self
+                    .0
+                    .prepare_cached(
+                        "SELECT id, aggregate_id, sequence, kind, payload FROM outbox
+                          WHERE published_at IS NULL ORDER BY id LIMIT 16",
+                    )?
+                    .query_map([], |row| {
+                        let kind: String = row.get(3)?;
+                        Ok(Event {
+                            id: row.get(0)?,
+                            aggregate_id: row.get(1)?,
+                            sequence: row.get(2)?,
+                            kind: if kind == "OrderPlaced" {
+                                EventKind::OrderPlaced
+                            } else {
+                                EventKind::OrderCancelled
+                            },
+                            payload: row.get(4)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                if batch.is_empty() {
+                    return Ok(published);
+                }
+                for event in &batch {
+                    if publisher.publish(event).is_err() {
+                        return Ok(published);
+                    }
+                    self.0
+                        .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+                        .execute(params![event.id])?;
+                    published += 1;
+                }
+            }
+        }
+    }
+}
+
 /// Whether `probe` runs without panicking, with the panic message silenced:
 /// your code may still be `todo!()`.
 fn implemented(what: &str, probe: impl FnOnce()) -> bool {
@@ -112,6 +232,7 @@ fn throughput(c: &mut Criterion) {
         group.bench_function("yours", |b| place_order!(outbox, b));
     }
     group.bench_function("reference", |b| place_order!(outbox_solution, b));
+    group.bench_function("order row only", |b| place_order!(order_only, b));
     group.finish();
 
     let mut group = c.benchmark_group("Relay::run_once");
@@ -120,6 +241,7 @@ fn throughput(c: &mut Criterion) {
         group.bench_function("yours", |b| relay!(outbox, b));
     }
     group.bench_function("reference", |b| relay!(outbox_solution, b));
+    group.bench_function("bare SELECT + DELETE", |b| relay!(bare_relay, b));
     group.finish();
 }
 

@@ -1,8 +1,7 @@
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::sync::{AtomicU64, Ordering};
-use crate::{Inventory, Reservation, ReserveError, UnknownSku, opening_stock};
+use crate::{Inventory, Reservation, ReserveError, SkuMap, UnknownSku, opening_stock};
 
 /// Optimistic, lock-free: one atomic counter per SKU, updated by
 /// compare-and-swap.
@@ -20,7 +19,7 @@ use crate::{Inventory, Reservation, ReserveError, UnknownSku, opening_stock};
 /// is published through it.
 #[derive(Debug)]
 pub struct AtomicInventory {
-    stock: HashMap<Arc<str>, AtomicU64>,
+    stock: SkuMap<AtomicU64>,
 }
 
 impl AtomicInventory {

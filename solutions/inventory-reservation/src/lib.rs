@@ -147,10 +147,19 @@ impl From<UnknownSku> for ReserveError {
     }
 }
 
+/// A map from SKU to its stock, hashed with foldhash rather than `std`'s
+/// default SipHash, which is slower: a SKU is hashed twice per checkout
+/// (reserve, then release). SipHash resists HashDoS (keys chosen to collide,
+/// so that every insert and lookup walks all of them); foldhash, still
+/// seeded at random, does not promise that, and here it need not: the keys
+/// are the shop's own catalogue, fixed in `new`, and a buyer's SKU is only
+/// ever looked up, never inserted. See the README's follow-ups.
+type SkuMap<V> = HashMap<Arc<str>, V, foldhash::fast::RandomState>;
+
 /// The opening stock per SKU: a SKU listed more than once holds the sum of
 /// its quantities.
-fn opening_stock(stock: &[(&str, u32)]) -> HashMap<Arc<str>, u64> {
-    let mut totals: HashMap<Arc<str>, u64> = HashMap::with_capacity(stock.len());
+fn opening_stock(stock: &[(&str, u32)]) -> SkuMap<u64> {
+    let mut totals = SkuMap::with_capacity_and_hasher(stock.len(), Default::default());
     for &(sku, qty) in stock {
         // At most `stock.len()` additions of a u32 each: a u64 cannot
         // overflow for any slice that fits in memory.

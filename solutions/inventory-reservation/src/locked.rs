@@ -1,8 +1,7 @@
-use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 
 use crate::sync::Mutex;
-use crate::{Inventory, Reservation, ReserveError, UnknownSku, opening_stock};
+use crate::{Inventory, Reservation, ReserveError, SkuMap, UnknownSku, opening_stock};
 
 /// Pessimistic locking: one mutex per SKU, held across the check and the
 /// decrement, the way `SELECT qty ... FOR UPDATE` holds a row lock until the
@@ -13,7 +12,7 @@ use crate::{Inventory, Reservation, ReserveError, UnknownSku, opening_stock};
 /// so it needs no lock.
 #[derive(Debug)]
 pub struct LockedInventory {
-    stock: HashMap<Arc<str>, Mutex<u64>>,
+    stock: SkuMap<Mutex<u64>>,
 }
 
 impl LockedInventory {

@@ -12,7 +12,9 @@
 //! connection: every connection runs in WAL mode with a busy timeout, and
 //! every write transaction starts with `BEGIN IMMEDIATE`, so that a writer
 //! takes the write lock before it reads what it will write instead of failing
-//! with `SQLITE_BUSY` when it upgrades a read.
+//! with `SQLITE_BUSY` when it upgrades a read. The statements of every order
+//! and every event are prepared once per connection and cached
+//! (`prepare_cached`) rather than parsed again on each call.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -215,10 +217,10 @@ impl Shop {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO orders (customer, item, quantity, status) VALUES (?1, ?2, ?3, 'placed')",
-            params![order.customer, order.item, order.quantity],
-        )?;
+        )?
+        .execute(params![order.customer, order.item, order.quantity])?;
         let id = tx.last_insert_rowid();
         let payload = format!(
             "{{\"order_id\":{id},\"customer\":{:?},\"item\":{:?},\"quantity\":{}}}",
@@ -279,12 +281,12 @@ fn append_event(
     kind: EventKind,
     payload: &str,
 ) -> Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO outbox (aggregate_id, sequence, kind, payload)
          SELECT ?1, COALESCE(MAX(sequence), 0) + 1, ?2, ?3
          FROM outbox WHERE aggregate_id = ?1",
-        params![aggregate_id, kind.as_str(), payload],
-    )?;
+    )?
+    .execute(params![aggregate_id, kind.as_str(), payload])?;
     Ok(())
 }
 
@@ -325,11 +327,12 @@ impl Relay {
                     report.failure = Some(e);
                     return Ok(report);
                 }
-                self.conn.execute(
-                    "UPDATE outbox SET published_at = ?2, claimed_by = NULL, lease_until = NULL
-                     WHERE id = ?1",
-                    params![event.id, now],
-                )?;
+                self.conn
+                    .prepare_cached(
+                        "UPDATE outbox SET published_at = ?2, claimed_by = NULL, lease_until = NULL
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![event.id, now])?;
                 report.published += 1;
             }
         }
