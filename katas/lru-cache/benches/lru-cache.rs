@@ -1,10 +1,12 @@
 //! The cost of one `get` and one `put` as the capacity grows from a thousand
-//! entries to a million: your code (`lru_cache`) and the reference
-//! (`lru_cache_solution`) side by side in each group.
+//! entries to a million: your code (`lru_cache`), the reference
+//! (`lru_cache_solution`) and the `lru` crate (0.19, a widely used LRU cache
+//! crate, wrapped behind this kata's API in `lru_crate`) side by side
+//! in each group.
 //!
 //! ```text
 //! cargo bench -p lru-cache --features solution
-//! cargo bench -p lru-cache --features solution -- --warm-up-time 0.5 --measurement-time 1
+//! cargo bench -p lru-cache --features solution -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
 //! Each cache is first filled to its capacity. `get` then reads keys it
@@ -15,8 +17,9 @@
 //! far as a million entries no longer fit in the CPU's caches. A cache that
 //! scans a list grows a thousandfold. The `get` group also reads the same
 //! keys from a plain `std` `HashMap`: the floor, the cost of the hash probe
-//! alone, which climbs with the capacity in the same way. A part of your code that still panics
-//! (`todo!()`) is skipped with a note, and only the reference is measured.
+//! alone, which climbs with the capacity in the same way. A part of your code
+//! that still panics (`todo!()`) is skipped with a note, and only the others
+//! are measured.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -25,6 +28,36 @@ use std::panic::{self, AssertUnwindSafe};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const CAPACITIES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
+
+/// The peer's name in the report.
+const PEER: &str = "lru 0.19";
+
+/// The `lru` crate behind this kata's API, so that the macros below run the
+/// same operations on it as on the two `LruCache`s.
+mod lru_crate {
+    use std::hash::Hash;
+    use std::num::NonZeroUsize;
+
+    pub struct LruCache<K, V>(lru::LruCache<K, V>);
+
+    impl<K: Hash + Eq, V> LruCache<K, V> {
+        /// `lru` has no cache of capacity 0; the bench never asks for one.
+        pub fn new(capacity: usize) -> Self {
+            let capacity = NonZeroUsize::new(capacity).expect("the bench's capacities are not 0");
+            LruCache(lru::LruCache::new(capacity))
+        }
+
+        pub fn get(&mut self, key: &K) -> Option<&V> {
+            self.0.get(key)
+        }
+
+        /// Like the kata's `put`, `lru`'s returns the value it replaced (not
+        /// the entry it evicted).
+        pub fn put(&mut self, key: K, value: V) -> Option<V> {
+            self.0.put(key, value)
+        }
+    }
+}
 
 /// A cache of `$krate` holding keys `0..capacity`.
 macro_rules! filled {
@@ -87,13 +120,13 @@ fn implemented(what: &str, probe: impl FnOnce()) -> bool {
     let ok = panic::catch_unwind(AssertUnwindSafe(probe)).is_ok();
     panic::set_hook(hook);
     if !ok {
-        eprintln!("note: your {what} panics (still todo!()?): measuring only the reference");
+        eprintln!("note: your {what} panics (still todo!()?): measuring only the others");
     }
     ok
 }
 
-/// Benchmarks one operation of each crate at every capacity, in one group,
-/// and optionally a floor to compare them with.
+/// Benchmarks one operation of each crate (yours, the reference, the peer) at
+/// every capacity, in one group, and optionally a floor to compare them with.
 macro_rules! side_by_side {
     ($c:expr, $group:literal, $operation:ident $(, $floor:literal, $floor_operation:expr)?) => {{
         let mut group = $c.benchmark_group($group);
@@ -111,6 +144,10 @@ macro_rules! side_by_side {
             }
             group.bench_function(BenchmarkId::new("reference", capacity), |b| {
                 let mut operation = $operation!(lru_cache_solution, capacity);
+                b.iter(|| black_box(operation()));
+            });
+            group.bench_function(BenchmarkId::new(PEER, capacity), |b| {
+                let mut operation = $operation!(lru_crate, capacity);
                 b.iter(|| black_box(operation()));
             });
             $(

@@ -1,21 +1,29 @@
-//! Your skip list (`skip_list`), the reference (`skip_list_solution`) and the
-//! standard library's `BTreeMap` side by side, at 1e3, 1e4 and 1e5 keys.
+//! Your skip list (`skip_list`), the reference (`skip_list_solution`), the
+//! `crossbeam-skiplist` crate (0.1, the best-known skip-list crate, wrapped
+//! behind this kata's API in `crossbeam_skiplist_crate`) and the standard
+//! library's `BTreeMap` side by side, at 1e3, 1e4 and 1e5 keys.
 //!
 //! ```text
 //! cargo bench -p skip-list --features solution
-//! cargo bench -p skip-list --features solution -- --warm-up-time 0.5 --measurement-time 1
+//! cargo bench -p skip-list --features solution -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
 //! - `insert`: building a map of n keys in a scrambled order, per key
 //!   (the time is divided by n).
 //! - `get`: one hit on a pseudo-random key of a map of n keys.
-//! - `rank`: one `rank` of a pseudo-random key (the `BTreeMap` has no rank
-//!   query: counting up to a key is O(n) there).
+//! - `rank`: one `rank` of a pseudo-random key (neither `BTreeMap` nor
+//!   `crossbeam-skiplist` has a rank query: counting up to a key is O(n)
+//!   there, so this group has the kata's lists only).
 //!
-//! A B-tree keeps several keys per node and wins on cache misses; a skip
-//! list chases a pointer per step. What matters here is the shape: every
-//! column grows with log n, not n. A part of your code that still panics
-//! (`todo!()`) is skipped with a note, and only the others are measured.
+//! `crossbeam-skiplist` is the peer that does this kata's job with the same
+//! structure, but it is a *concurrent* map: every link is an atomic, a read
+//! pins an epoch and takes a reference count on the entry it returns, and
+//! nodes are freed by epoch-based reclamation. The `BTreeMap` is the
+//! single-threaded ordered map the kata's list competes with: a B-tree keeps
+//! several keys per node and wins on cache misses; a skip list chases a
+//! pointer per step. What matters here is the shape: every column grows with
+//! log n, not n. A part of your code that still panics (`todo!()`) is skipped
+//! with a note, and only the others are measured.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -25,6 +33,34 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, 
 
 const SIZES: [u64; 3] = [1_000, 10_000, 100_000];
 const SEED: u64 = 0x5eed;
+
+/// The peer's name in the report.
+const PEER: &str = "crossbeam-skiplist 0.1";
+
+/// `crossbeam_skiplist::SkipMap` behind this kata's API, so that the macros
+/// below run the same operations on it as on the two `SkipList`s.
+mod crossbeam_skiplist_crate {
+    use crossbeam_skiplist::SkipMap;
+
+    pub struct SkipList<K, V>(SkipMap<K, V>);
+
+    impl<K: Ord + Send + 'static, V: Clone + Send + 'static> SkipList<K, V> {
+        /// `SkipMap` draws its node heights from a generator of its own.
+        pub fn new(_seed: u64) -> Self {
+            SkipList(SkipMap::new())
+        }
+
+        pub fn insert(&mut self, key: K, value: V) {
+            self.0.insert(key, value);
+        }
+
+        /// A copy of the value: `SkipMap::get` returns an entry that holds a
+        /// reference count on its node, not a borrow.
+        pub fn get(&self, key: &K) -> Option<V> {
+            self.0.get(key).map(|entry| entry.value().clone())
+        }
+    }
+}
 
 /// `n` distinct keys in a scrambled order (multiplication by an odd
 /// constant is a bijection on `u64`).
@@ -98,6 +134,7 @@ fn insert(c: &mut Criterion) {
             insert!(group, "yours", n, &keys, skip_list);
         }
         insert!(group, "reference", n, &keys, skip_list_solution);
+        insert!(group, PEER, n, &keys, crossbeam_skiplist_crate);
         group.bench_function(BenchmarkId::new("BTreeMap", n), |b| {
             b.iter_batched(
                 BTreeMap::new,
@@ -126,6 +163,7 @@ fn get(c: &mut Criterion) {
             query!(group, "yours", n, &keys, skip_list, get);
         }
         query!(group, "reference", n, &keys, skip_list_solution, get);
+        query!(group, PEER, n, &keys, crossbeam_skiplist_crate, get);
         let map: BTreeMap<u64, u64> = keys.iter().map(|&k| (k, k)).collect();
         let mut next = indices(n);
         group.bench_function(BenchmarkId::new("BTreeMap", n), |b| {

@@ -1,9 +1,9 @@
-//! A slab of nodes threaded on `L` doubly linked lists ("chains") by index.
+//! A slab of items threaded on `L` doubly linked lists ("chains") by index.
 //!
 //! This is the O(1) machinery behind both caches, without `unsafe` and
-//! without `Rc<RefCell<..>>`: nodes live in one `Vec`, links are indices into
-//! it, and freed slots are reused. A node sits on every chain at once; each
-//! chain keeps its own order (the LRU cache uses one, by recency; the TTL
+//! without `Rc<RefCell<..>>`: items and their links live in two `Vec`s
+//! indexed by slot, links are slot indices, and freed slots are reused. An
+//! item sits on every chain at once; each chain keeps its own order (the LRU cache uses one, by recency; the TTL
 //! cache two, by recency and by time of last write).
 
 /// The index that links to nothing.
@@ -20,7 +20,7 @@ const UNLINKED: Link = Link {
     next: NIL,
 };
 
-/// The two ends of one chain: `first` is the oldest node, `last` the newest.
+/// The two ends of one chain: `first` is the oldest item, `last` the newest.
 #[derive(Debug, Clone, Copy)]
 struct Ends {
     first: usize,
@@ -32,17 +32,20 @@ const EMPTY: Ends = Ends {
     last: NIL,
 };
 
-#[derive(Debug, Clone)]
-struct Node<T, const L: usize> {
-    item: T,
-    links: [Link; L],
-}
-
 /// Items in a slab, each on `L` chains; every operation is O(1).
+///
+/// The items and their links are two parallel `Vec`s rather than one `Vec`
+/// of nodes: moving an entry (what every `get` does) reads and writes only
+/// links: 16-byte records that never straddle two cache lines and need no
+/// check that their slot is occupied. At a million entries most of them are
+/// cache misses, so how many lines a `get` touches is what it costs.
 #[derive(Debug, Clone)]
 pub(crate) struct Chains<T, const L: usize> {
-    slots: Vec<Option<Node<T, L>>>,
-    /// Indices of the `None` slots, reused before the slab grows.
+    /// The items by slot, `None` for a free slot.
+    items: Vec<Option<T>>,
+    /// Each slot's place on every chain; meaningless for a free slot.
+    links: Vec<[Link; L]>,
+    /// Indices of the free slots, reused before the slab grows.
     free: Vec<usize>,
     ends: [Ends; L],
 }
@@ -51,7 +54,8 @@ impl<T, const L: usize> Chains<T, L> {
     /// An empty slab with room for `capacity` items before it reallocates.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Chains {
-            slots: Vec::with_capacity(capacity),
+            items: Vec::with_capacity(capacity),
+            links: Vec::with_capacity(capacity),
             free: Vec::new(),
             ends: [EMPTY; L],
         }
@@ -60,18 +64,15 @@ impl<T, const L: usize> Chains<T, L> {
     /// Adds `item` at the newest end of every chain and returns its index,
     /// which stays valid until the item is removed.
     pub(crate) fn push_back(&mut self, item: T) -> usize {
-        let node = Some(Node {
-            item,
-            links: [UNLINKED; L],
-        });
         let at = match self.free.pop() {
             Some(at) => {
-                self.slots[at] = node;
+                self.items[at] = Some(item);
                 at
             }
             None => {
-                self.slots.push(node);
-                self.slots.len() - 1
+                self.items.push(Some(item));
+                self.links.push([UNLINKED; L]);
+                self.items.len() - 1
             }
         };
         for chain in 0..L {
@@ -85,9 +86,9 @@ impl<T, const L: usize> Chains<T, L> {
         for chain in 0..L {
             self.unlink(at, chain);
         }
-        let node = self.slots[at].take().expect(OCCUPIED);
+        let item = self.items[at].take().expect(OCCUPIED);
         self.free.push(at);
-        node.item
+        item
     }
 
     /// Moves the item at `at` to the newest end of `chain`.
@@ -105,46 +106,38 @@ impl<T, const L: usize> Chains<T, L> {
     }
 
     pub(crate) fn get(&self, at: usize) -> &T {
-        &self.node(at).item
+        self.items[at].as_ref().expect(OCCUPIED)
     }
 
     pub(crate) fn get_mut(&mut self, at: usize) -> &mut T {
-        &mut self.node_mut(at).item
-    }
-
-    fn node(&self, at: usize) -> &Node<T, L> {
-        self.slots[at].as_ref().expect(OCCUPIED)
-    }
-
-    fn node_mut(&mut self, at: usize) -> &mut Node<T, L> {
-        self.slots[at].as_mut().expect(OCCUPIED)
+        self.items[at].as_mut().expect(OCCUPIED)
     }
 
     fn unlink(&mut self, at: usize, chain: usize) {
-        let Link { prev, next } = self.node(at).links[chain];
+        let Link { prev, next } = self.links[at][chain];
         if prev == NIL {
             self.ends[chain].first = next;
         } else {
-            self.node_mut(prev).links[chain].next = next;
+            self.links[prev][chain].next = next;
         }
         if next == NIL {
             self.ends[chain].last = prev;
         } else {
-            self.node_mut(next).links[chain].prev = prev;
+            self.links[next][chain].prev = prev;
         }
-        self.node_mut(at).links[chain] = UNLINKED;
+        self.links[at][chain] = UNLINKED;
     }
 
     fn link_back(&mut self, at: usize, chain: usize) {
         let last = self.ends[chain].last;
-        self.node_mut(at).links[chain] = Link {
+        self.links[at][chain] = Link {
             prev: last,
             next: NIL,
         };
         if last == NIL {
             self.ends[chain].first = at;
         } else {
-            self.node_mut(last).links[chain].next = at;
+            self.links[last][chain].next = at;
         }
         self.ends[chain].last = at;
     }

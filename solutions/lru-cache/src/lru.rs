@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::mem;
 
-use crate::PREALLOCATE;
 use crate::chains::Chains;
+use crate::{FastHash, PREALLOCATE};
 
 /// The recency chain: least recently used first.
 const RECENCY: usize = 0;
@@ -20,7 +20,7 @@ const RECENCY: usize = 0;
 pub struct LruCache<K, V> {
     capacity: usize,
     /// Each key's slot in `entries`.
-    slots: HashMap<K, usize>,
+    slots: HashMap<K, usize, FastHash>,
     /// The entries, on one chain in recency order. The key is stored twice
     /// (here and in `slots`) so that evicting the chain's front can find its
     /// map entry.
@@ -33,7 +33,10 @@ impl<K: Hash + Eq + Clone, V> LruCache<K, V> {
     pub fn new(capacity: usize) -> Self {
         LruCache {
             capacity,
-            slots: HashMap::with_capacity(capacity.min(PREALLOCATE)),
+            slots: HashMap::with_capacity_and_hasher(
+                capacity.min(PREALLOCATE),
+                FastHash::default(),
+            ),
             entries: Chains::with_capacity(capacity.min(PREALLOCATE)),
         }
     }

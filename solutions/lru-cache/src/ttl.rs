@@ -5,8 +5,8 @@ use std::hash::Hash;
 use std::mem;
 use std::time::{Duration, Instant};
 
-use crate::PREALLOCATE;
 use crate::chains::Chains;
+use crate::{FastHash, PREALLOCATE};
 
 /// The recency chain: least recently used first.
 const RECENCY: usize = 0;
@@ -38,7 +38,7 @@ pub struct TtlCache<K, V> {
     capacity: usize,
     ttl: Duration,
     /// Each key's slot in `entries`.
-    slots: HashMap<K, usize>,
+    slots: HashMap<K, usize, FastHash>,
     /// The entries, on two chains: by recency and by time of last write.
     entries: Chains<Entry<K, V>, 2>,
 }
@@ -51,7 +51,10 @@ impl<K: Hash + Eq + Clone, V> TtlCache<K, V> {
         TtlCache {
             capacity,
             ttl,
-            slots: HashMap::with_capacity(capacity.min(PREALLOCATE)),
+            slots: HashMap::with_capacity_and_hasher(
+                capacity.min(PREALLOCATE),
+                FastHash::default(),
+            ),
             entries: Chains::with_capacity(capacity.min(PREALLOCATE)),
         }
     }
