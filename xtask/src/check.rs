@@ -145,7 +145,7 @@ pub fn check(
         kata.suites()?.into_iter().partition(|s| s == "loom");
     let request = |suites: Vec<String>, loom: bool| BuildRequest {
         manifest: subject.manifest.clone(),
-        package: subject.package.clone(),
+        packages: vec![subject.package.clone()],
         features: subject.features.clone(),
         suites,
         loom,

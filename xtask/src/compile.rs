@@ -14,7 +14,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
     pub manifest: PathBuf,
-    pub package: String,
+    /// One package to judge; several to build side by side for the cache
+    /// (then only the build's progress matters, not its outcome).
+    pub packages: Vec<String>,
     pub features: Vec<String>,
     /// Names of the `tests/*.rs` targets to build.
     pub suites: Vec<String>,
@@ -58,14 +60,15 @@ impl BuildRequest {
             .arg("--no-run")
             .arg("--manifest-path")
             .arg(&self.manifest)
-            .arg("--package")
-            .arg(&self.package)
             .arg("--message-format")
             .arg(if self.color {
                 "json-diagnostic-rendered-ansi"
             } else {
                 "json"
             });
+        for package in &self.packages {
+            cmd.arg("--package").arg(package);
+        }
         for suite in &self.suites {
             cmd.arg("--test").arg(suite);
         }
@@ -180,44 +183,6 @@ impl BuildRequest {
             errors.join("\n\n")
         })
     }
-}
-
-/// Builds the normal suites of several packages of one workspace in one
-/// Cargo invocation, for the cache: the caller learns what was built by
-/// building each package again (a no-op by then), so the outcome is not
-/// read here, only the progress.
-pub fn prebuild(
-    manifest: &Path,
-    packages: Vec<String>,
-    suites: Vec<String>,
-    target_dir: &Path,
-    progress: &(dyn Fn(&str) + Sync),
-) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["test", "--no-run", "--manifest-path"])
-        .arg(manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .env("CARGO_TERM_PROGRESS_WHEN", "never")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for package in &packages {
-        cmd.arg("--package").arg(package);
-    }
-    for suite in &suites {
-        cmd.arg("--test").arg(suite);
-    }
-    let mut child = cmd.spawn().context("starting cargo")?;
-    let stderr = child.stderr.take().context("cargo's stderr")?;
-    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-        if let Some(krate) = line.trim_start().strip_prefix("Compiling ") {
-            progress(krate);
-        }
-    }
-    child.wait().context("waiting for cargo")?;
-    Ok(())
 }
 
 fn is_cargo_status(line: &str) -> bool {

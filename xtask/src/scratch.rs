@@ -8,8 +8,8 @@
 //! so the kata's manifest is rewritten with every `workspace = true`
 //! dependency spelled out). They reuse the kata's spec files in place and
 //! the repository's Cargo.lock and target directory, so only the changed
-//! library and the spec are recompiled; and [`prebuild`] builds a whole
-//! bank in one Cargo invocation, which spreads the crates over the cores.
+//! library and the spec are recompiled; and [`bank`] builds a whole bank in
+//! one Cargo invocation, which spreads the crates over the cores.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,8 +20,9 @@ use toml::{Table, Value};
 use crate::bank::{self, Answer, Files, Side};
 use crate::catalog::{Kata, Workspace};
 use crate::check::{Reporter, Subject};
-use crate::compile;
+use crate::compile::BuildRequest;
 use crate::pristine;
+use crate::ui::Progress;
 use crate::verdict::Mode;
 
 /// The scratch crate of the stub's member directory.
@@ -29,37 +30,58 @@ const STUB: &str = "stub";
 
 /// A scratch crate holding the kata's pristine stub.
 pub fn stub(ws: &Workspace, kata: &Kata) -> Result<Subject> {
-    subject(ws, kata, STUB, pristine::stub_files(kata)?)
+    let subject = write_member(ws, kata, STUB, pristine::stub_files(kata)?)?;
+    write_workspace(ws, kata, &[STUB.to_owned()])?;
+    Ok(subject)
 }
 
-/// A scratch crate holding one answer of the kata's bank, materialised
-/// (a patched reference, or a whole `lib.rs` beside the stub's files).
-pub fn answer(ws: &Workspace, kata: &Kata, answer: &Answer) -> Result<Subject> {
-    subject(ws, kata, &member_name(answer), answer.materialise(kata)?)
-}
-
-/// Builds the normal spec suites of several scratch crates of one kata in
-/// one Cargo invocation, so that Cargo compiles them side by side; judging
-/// each afterwards finds its build done. Best effort: a crate that does not
-/// build here is built, and its errors reported, when it is judged.
-pub fn prebuild(
-    ws: &Workspace,
-    kata: &Kata,
-    subjects: &[&Subject],
-    reporter: &dyn Reporter,
-) -> Result<()> {
-    if subjects.len() < 2 {
-        return Ok(());
+/// The scratch crates of some answers of the kata's bank, materialised (a
+/// patched reference, or a whole `lib.rs` beside the stub's files), with
+/// their normal spec suites built in one Cargo invocation so that Cargo
+/// compiles them side by side; judging each afterwards finds its build
+/// done. One result per answer, in order: an answer that cannot be
+/// materialised (a patch that no longer applies) is an error of its own
+/// and the others are still built. The build is best effort: a crate that
+/// does not compile here is built again, and its errors reported, when it
+/// is judged.
+pub fn bank(ws: &Workspace, kata: &Kata, answers: &[Answer]) -> Result<Vec<Result<Subject>>> {
+    let subjects: Vec<Result<Subject>> = answers
+        .iter()
+        .map(|answer| {
+            let files = answer.materialise(kata)?;
+            write_member(ws, kata, &member_name(answer), files)
+        })
+        .collect();
+    write_workspace(
+        ws,
+        kata,
+        &answers.iter().map(member_name).collect::<Vec<_>>(),
+    )?;
+    let packages: Vec<String> = subjects
+        .iter()
+        .flatten()
+        .map(|s| s.package.clone())
+        .collect();
+    if packages.len() >= 2 {
+        let progress = Progress::new(&format!(
+            "{} · building {} answers",
+            kata.slug,
+            packages.len()
+        ));
+        let request = BuildRequest {
+            manifest: workspace_dir(ws, kata).join("Cargo.toml"),
+            packages,
+            features: Vec::new(),
+            suites: kata.suites()?.into_iter().filter(|s| s != "loom").collect(),
+            loom: false,
+            target_dir: ws.target_dir(),
+            color: false,
+        };
+        // Only the cache matters: each answer's own build reports.
+        let _ = request.run(&|krate| progress.compiling(krate))?;
+        progress.finish();
     }
-    let suites = kata.suites()?.into_iter().filter(|s| s != "loom").collect();
-    let packages = subjects.iter().map(|s| s.package.clone()).collect();
-    compile::prebuild(
-        &workspace_dir(ws, kata).join("Cargo.toml"),
-        packages,
-        suites,
-        &ws.target_dir(),
-        &|krate| reporter.compiling(krate),
-    )
+    Ok(subjects)
 }
 
 fn workspace_dir(ws: &Workspace, kata: &Kata) -> PathBuf {
@@ -84,7 +106,8 @@ fn package_name(kata: &Kata, member: &str) -> String {
     format!("{}-{}", kata.slug, member.replace('_', "-"))
 }
 
-fn subject(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subject> {
+/// Writes one member's files; the workspace manifest is the caller's.
+fn write_member(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subject> {
     let package = package_name(kata, name);
     let dir = workspace_dir(ws, kata).join(name);
     remove_all_but(
@@ -94,7 +117,6 @@ fn subject(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subj
     for (path, bytes) in &files {
         write_if_changed(&dir.join(path), bytes)?;
     }
-    write_workspace(ws, kata, name)?;
     Ok(Subject {
         kata: kata.clone(),
         mode: Mode::Kata,
@@ -109,14 +131,16 @@ fn subject(ws: &Workspace, kata: &Kata, name: &str, files: Files) -> Result<Subj
 /// manifest, and every other directory removed, so that a member left from
 /// an older bank or spec (a renamed test file) cannot stop Cargo from
 /// loading the workspace.
-fn write_workspace(ws: &Workspace, kata: &Kata, written: &str) -> Result<()> {
+fn write_workspace(ws: &Workspace, kata: &Kata, written: &[String]) -> Result<()> {
     let dir = workspace_dir(ws, kata);
     let mut wanted = vec![STUB.to_owned()];
     for side in [Side::Wrong, Side::Right] {
         wanted.extend(bank::answers(kata, side)?.iter().map(member_name));
     }
-    if !wanted.iter().any(|w| w == written) {
-        wanted.push(written.to_owned());
+    for name in written {
+        if !wanted.contains(name) {
+            wanted.push(name.clone());
+        }
     }
     let mut members = Vec::new();
     for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {

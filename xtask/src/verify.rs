@@ -221,23 +221,12 @@ impl BankGate {
                 until_first_failure: true,
                 ..Options::default()
             };
-            let wrong_subjects: Vec<Result<Subject>> = wrong
-                .iter()
-                .map(|answer| scratch::answer(ws, kata, answer))
-                .collect();
-            let right_subjects = right
-                .iter()
-                .map(|answer| scratch::answer(ws, kata, answer))
+            let mut subjects = scratch::bank(ws, kata, &[wrong.as_slice(), &right].concat())?;
+            let right_subjects = subjects
+                .split_off(wrong.len())
+                .into_iter()
                 .collect::<Result<Vec<Subject>>>()?;
-            let built: Vec<&Subject> = wrong_subjects
-                .iter()
-                .flatten()
-                .chain(&right_subjects)
-                .collect();
-            let progress =
-                Progress::new(&format!("{} · building {} answers", kata.slug, built.len()));
-            scratch::prebuild(ws, kata, &built, &progress)?;
-            progress.finish();
+            let wrong_subjects = subjects;
             for (answer, subject) in wrong.iter().zip(wrong_subjects) {
                 header_breaches(answer, breaches)?;
                 let label = answer.label();

@@ -164,18 +164,7 @@ fn judge(ws: &Workspace, kata: &Kata, chosen: &[Answer]) -> Result<ExitCode> {
 
 /// The scratch crates of the chosen answers, built in one Cargo invocation.
 fn prebuilt(ws: &Workspace, kata: &Kata, chosen: &[Answer]) -> Result<Vec<Subject>> {
-    let subjects = chosen
-        .iter()
-        .map(|answer| scratch::answer(ws, kata, answer))
-        .collect::<Result<Vec<_>>>()?;
-    let progress = Progress::new(&format!(
-        "{} · building {} answers",
-        kata.slug,
-        subjects.len()
-    ));
-    scratch::prebuild(ws, kata, &subjects.iter().collect::<Vec<_>>(), &progress)?;
-    progress.finish();
-    Ok(subjects)
+    scratch::bank(ws, kata, chosen)?.into_iter().collect()
 }
 
 /// Each answer `times` times, each run with its own seed: a catch that
