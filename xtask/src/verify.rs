@@ -20,14 +20,17 @@ use crate::ui::Progress;
 use crate::verdict::{Status, Verdict};
 use crate::{pristine, scaffold, scratch};
 
-/// The sections every kata README has, in the standard's order.
-pub const README_SECTIONS: [&str; 6] = [
+/// The sections every kata README has: the standard's, in its order, then
+/// the bench's reference against its peer.
+pub const README_SECTIONS: [&str; 7] = [
     "Problem",
     "API",
     "Requirements",
     "Constraints",
     "Common mistakes the spec catches",
     "Follow-ups",
+    // The bench's reference against the crate people ship (issue 16).
+    "How the reference compares",
 ];
 /// The standard's floor for a kata's bank.
 pub const MIN_WRONG_ANSWERS: usize = 8;

@@ -1,8 +1,14 @@
-//! Your code beside the reference: `cargo bench -p {{slug}} --features solution`.
+//! Your code beside the reference and the peer: `cargo bench -p {{slug}} --features solution`.
 //! TODO(author): benchmark the kata's hot path.
+//!
+//! The third contender is the best-known crate that does the kata's job (an
+//! optional dependency of the kata enabled by `solution`, like criterion),
+//! wrapped behind the kata's API; where no crate does it, the nearest
+//! baseline: here, for the example `Counter`, a bare `AtomicU64`.
 
 use std::hint::black_box;
 use std::panic;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -25,6 +31,11 @@ fn add(c: &mut Criterion) {
     }
     let reference = {{crate}}_solution::Counter::new();
     group.bench_function("reference", |b| b.iter(|| reference.add(black_box(1))));
+    // TODO(author): the peer crate (or the nearest baseline) for this kata.
+    let baseline = AtomicU64::new(0);
+    group.bench_function("std AtomicU64", |b| {
+        b.iter(|| baseline.fetch_add(black_box(1), Ordering::Relaxed))
+    });
     group.finish();
 }
 
