@@ -340,6 +340,25 @@ fn stub_breaches(stub: &Report, reference: &Verdict, breaches: &mut Vec<String>)
     }
 }
 
+/// The bank's files a README names in code spans (`` `wrong/x.patch` ``):
+/// learners open them from the "Common mistakes" section, so each must exist.
+fn bank_files_named(readme: &str) -> Vec<&str> {
+    readme
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| {
+            ["wrong/", "right/"].iter().any(|dir| {
+                span.strip_prefix(dir).is_some_and(|name| {
+                    !name.is_empty()
+                        && !name.contains(['/', ' ', '*'])
+                        && (name.ends_with(".patch") || name.ends_with(".rs"))
+                })
+            })
+        })
+        .collect()
+}
+
 fn document_breaches(kata: &Kata) -> Result<Vec<String>> {
     let mut breaches: Vec<String> = scaffold::markers(kata)?
         .into_iter()
@@ -351,6 +370,13 @@ fn document_breaches(kata: &Kata) -> Result<Vec<String>> {
             for title in README_SECTIONS {
                 if section(&readme, title).is_none_or(|body| body.trim().is_empty()) {
                     breaches.push(format!("README.md has no `## {title}` section"));
+                }
+            }
+            for named in bank_files_named(&readme) {
+                if !kata.dir.join(named).is_file() {
+                    breaches.push(format!(
+                        "README.md names `{named}`, which the bank does not hold (renamed, or turned into a patch?)"
+                    ));
                 }
             }
         }
@@ -425,4 +451,20 @@ fn print_report(gates: &[KataGate]) {
         }
     }
     println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bank_files_named;
+
+    #[test]
+    fn a_readme_names_the_bank_files_in_its_code_spans_only() {
+        let readme = "Caught by `a_spec`: `wrong/lost_update.patch`, and \
+                      `right/mutex_total.rs`.\n\n```text\ncargo xtask wrong kata\n```\n\
+                      Not `wrong/*.patch`, not `katas/x/wrong/a.rs`, not wrong/plain.rs.";
+        assert_eq!(
+            bank_files_named(readme),
+            ["wrong/lost_update.patch", "right/mutex_total.rs"]
+        );
+    }
 }
