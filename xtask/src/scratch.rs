@@ -249,6 +249,22 @@ fn member_manifest(kata: &Kata, package_name: &str) -> Result<String> {
     let mut solution = Table::new();
     solution.insert("path".into(), path_value(&kata.solution_dir));
     deps.insert(kata.solution_package(), solution.into());
+    // A patched answer is the reference's source with one bug, so it needs
+    // what the reference depends on (a faster hasher, say) even where the
+    // learner's crate does not.
+    let solution_manifest = read_toml(&kata.solution_dir.join("Cargo.toml"))?;
+    for (name, spec) in solution_manifest
+        .get("dependencies")
+        .and_then(Value::as_table)
+        .into_iter()
+        .flatten()
+    {
+        if !deps.contains_key(name) {
+            let resolved =
+                resolve_dependency(spec, inherited.get(name), &kata.solution_dir, &kata.root);
+            deps.insert(name.clone(), resolved);
+        }
+    }
     out.insert("dependencies".into(), deps.into());
     if let Some(dev) = kata_manifest
         .get("dev-dependencies")
