@@ -21,8 +21,10 @@ use pub_sub_solution as subject;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Barrier};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::task::{Context, Poll, Waker};
+use std::thread;
 use std::time::Duration;
 
 use proptest::collection::vec;
@@ -884,6 +886,221 @@ async fn a_slow_subscriber_sees_exact_lag_and_order_under_a_paused_clock() {
 }
 
 // ---------------------------------------------------------------------------
+// Races inside `publish`, forced: the spec's payload pauses a publisher at
+// its `clone` or `drop`, inside the broker's own code, while other threads
+// act; every actor runs on a thread of its own, so a broker that holds its
+// lock across the pause makes them wait, which is fine: each verdict accepts
+// every outcome some order of the operations (a linearizable broker) gives.
+
+/// How long a paused publisher is held for the other threads to act when
+/// they cannot answer (a correct broker holding its lock across the pause
+/// makes them wait): the wait ends early as soon as they do answer.
+const HOLD: Duration = Duration::from_secs(1);
+/// The bound on every other wait of these specs: nothing can hang.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// What the threads of a forced race report to the spec.
+enum Step {
+    /// A publisher is paused in the payload's `clone` or `drop`.
+    Paused,
+    /// The paused (or to-be-paused) publisher answered.
+    Held(Result<usize, PubSubError>),
+    /// The other publisher answered; then the receiver took these events
+    /// (and hands its subscription back).
+    Other(
+        Result<usize, PubSubError>,
+        Vec<Result<Option<u32>, RecvError>>,
+        Subscription<Gated>,
+    ),
+    /// The receiver's event, and its subscription back.
+    Received(Result<Option<u32>, RecvError>, Subscription<Gated>),
+}
+
+/// Pauses the thread that reaches it, once: it reports `Paused` and waits
+/// until the spec lets it go (or `DEADLINE`).
+struct Pause {
+    armed: AtomicBool,
+    steps: Mutex<mpsc::Sender<Step>>,
+    go: Mutex<mpsc::Receiver<()>>,
+}
+
+impl Pause {
+    fn new(armed: bool, steps: &mpsc::Sender<Step>) -> (Arc<Pause>, mpsc::Sender<()>) {
+        let (go_tx, go) = mpsc::channel();
+        let pause = Pause {
+            armed: AtomicBool::new(armed),
+            steps: Mutex::new(steps.clone()),
+            go: Mutex::new(go),
+        };
+        (Arc::new(pause), go_tx)
+    }
+
+    fn reached(&self) {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            let _ = self.steps.lock().map(|steps| steps.send(Step::Paused));
+            let _ = self.go.lock().map(|go| go.recv_timeout(DEADLINE));
+        }
+    }
+}
+
+/// A payload that pauses the thread that clones it (`OnClone`, once: its
+/// clones do not pause) or drops it (`OnDrop`: its clones carry the pause).
+#[derive(Debug)]
+struct Gated {
+    n: u32,
+    pause: Option<(When, Arc<Pause>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum When {
+    OnClone,
+    OnDrop,
+}
+
+impl std::fmt::Debug for Pause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pause")
+    }
+}
+
+impl Gated {
+    fn plain(n: u32) -> Gated {
+        Gated { n, pause: None }
+    }
+}
+
+impl Clone for Gated {
+    fn clone(&self) -> Self {
+        match &self.pause {
+            Some((When::OnClone, pause)) => {
+                pause.reached();
+                Gated::plain(self.n)
+            }
+            other => Gated {
+                n: self.n,
+                pause: other.clone(),
+            },
+        }
+    }
+}
+
+impl Drop for Gated {
+    fn drop(&mut self) {
+        if let Some((When::OnDrop, pause)) = &self.pause {
+            pause.reached();
+        }
+    }
+}
+
+fn gated_event(event: Result<Option<Message<Gated>>, RecvError>) -> Result<Option<u32>, RecvError> {
+    event.map(|m| m.map(|m| m.payload.n))
+}
+
+/// Every event left, without waiting, as in `drain`.
+fn drain_gated(sub: &mut Subscription<Gated>) -> Vec<Result<u32, RecvError>> {
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        match gated_event(sub.try_recv()) {
+            Ok(Some(n)) => events.push(Ok(n)),
+            Ok(None) => return events,
+            Err(e @ (RecvError::Disconnected | RecvError::Closed)) => {
+                events.push(Err(e));
+                return events;
+            }
+            Err(e) => events.push(Err(e)),
+        }
+    }
+    panic!("try_recv returned more than 100 events in a row: {events:?}");
+}
+
+/// The next step, or a failure that says which thread never answered.
+fn next_step(steps: &mpsc::Receiver<Step>, waiting_for: &str) -> Step {
+    steps.recv_timeout(DEADLINE).unwrap_or_else(|_| {
+        panic!("{waiting_for} did not answer within {DEADLINE:?}: is it waiting for a lock never released?")
+    })
+}
+
+/// A publish discards the oldest message of a full `DropOldest` buffer and
+/// is paused right there, inside the broker (in the discarded payload's
+/// `drop`), while a receive runs on another thread. The receive must not
+/// get the newer message before the `Lagged` that accounts for the gap: a
+/// lag counter kept beside the buffer and added to after the lock is let
+/// go lets it.
+#[test]
+fn a_receive_during_a_discarding_publish_on_another_thread_still_gets_the_lag_first() {
+    const TOPIC: &str = "cache.orders";
+    let broker = Arc::new(Broker::<Gated>::new());
+    let mut sub = subscribe(&broker, TOPIC, 1, Overflow::DropOldest);
+    let (steps_tx, steps) = mpsc::channel();
+    let (pause, go) = Pause::new(false, &steps_tx);
+    let first = Gated {
+        n: 1,
+        pause: Some((When::OnDrop, Arc::clone(&pause))),
+    };
+    assert_eq!(publish_ok(&broker, TOPIC, first), 1);
+    // From now on, message 1 exists only in the buffer: whoever drops it
+    // (the publish that discards it) is paused.
+    pause.armed.store(true, Ordering::SeqCst);
+    {
+        let (broker, steps_tx) = (Arc::clone(&broker), steps_tx.clone());
+        thread::spawn(move || {
+            let _ = steps_tx.send(Step::Held(publish(&broker, TOPIC, Gated::plain(2))));
+        });
+    }
+    let mut held = None;
+    match next_step(&steps, "the publisher (on a thread of its own)") {
+        Step::Paused => {}
+        Step::Held(result) => held = Some(result),
+        _ => unreachable!("only the publisher has started"),
+    }
+    {
+        let steps_tx = steps_tx.clone();
+        thread::spawn(move || {
+            let event = gated_event(sub.try_recv());
+            let _ = steps_tx.send(Step::Received(event, sub));
+        });
+    }
+    drop(steps_tx);
+    // The publisher stays paused until the receive has answered (or for
+    // HOLD, if it waits for a lock the publisher holds).
+    let mut received = None;
+    if held.is_none()
+        && let Ok(step) = steps.recv_timeout(HOLD)
+    {
+        match step {
+            Step::Received(event, sub) => received = Some((event, sub)),
+            Step::Held(result) => held = Some(result),
+            _ => unreachable!("the publisher pauses once"),
+        }
+    }
+    let _ = go.send(());
+    while held.is_none() || received.is_none() {
+        match next_step(&steps, "the publisher or the receiver") {
+            Step::Held(result) => held = Some(result),
+            Step::Received(event, sub) => received = Some((event, sub)),
+            _ => unreachable!("the publisher pauses once"),
+        }
+    }
+    pause.armed.store(false, Ordering::SeqCst);
+    let (held, (event, mut sub)) = (held.expect("answered"), received.expect("received"));
+    assert_eq!(
+        held,
+        Ok(1),
+        "a DropOldest subscription always takes the message"
+    );
+    let mut events = vec![event];
+    events.extend(drain_gated(&mut sub).into_iter().map(|e| e.map(Some)));
+    assert!(
+        events == [Err(RecvError::Lagged(1)), Ok(Some(2))] || events == [Ok(Some(1)), Ok(Some(2))],
+        "capacity 1 holds message 1; a publish of 2 discards it and is paused inside publish while \
+         the subscriber receives on another thread, then receives the rest. Lagged(1) then 2 (the \
+         receive after the publish), or 1 then 2 (before it), and nothing else; got {events:?}. \
+         (Is the lag counter updated outside the lock that guards the buffer, so that a receive \
+         in between takes the newer message before its Lagged?)"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // 6. Disconnect
 
 #[tokio::test(start_paused = true)]
@@ -989,6 +1206,96 @@ fn a_disconnected_subscription_is_forgotten_by_the_broker() {
         broker.subscriber_count(),
         2,
         "dropping a disconnected subscription changes nothing"
+    );
+}
+
+/// Publisher A's publish is paused inside the broker (in its payload's
+/// `clone`) while publisher B, on another thread, finds the capacity-1
+/// buffer full and disconnects the subscriber, which then takes its buffer.
+/// A must not deliver to the subscription B disconnected: a publish that
+/// copied the matching subscriptions before the disconnect, and pushes
+/// without looking at the flag, delivers a message after `Disconnected`.
+#[test]
+fn a_publish_in_flight_delivers_nothing_once_another_publish_disconnected_the_subscriber() {
+    const TOPIC: &str = "mail.receipts";
+    let broker = Arc::new(Broker::<Gated>::new());
+    let mut sub = subscribe(&broker, TOPIC, 1, Overflow::Disconnect);
+    assert_eq!(publish_ok(&broker, TOPIC, Gated::plain(0)), 1);
+    let (steps_tx, steps) = mpsc::channel();
+    let (pause, go) = Pause::new(true, &steps_tx);
+    {
+        let (broker, steps_tx) = (Arc::clone(&broker), steps_tx.clone());
+        let payload = Gated {
+            n: 2,
+            pause: Some((When::OnClone, pause)),
+        };
+        thread::spawn(move || {
+            let _ = steps_tx.send(Step::Held(publish(&broker, TOPIC, payload)));
+        });
+    }
+    let mut held = None;
+    // A is paused in its clone (or answered: a broker may disconnect
+    // without cloning).
+    match next_step(&steps, "publisher A (on a thread of its own)") {
+        Step::Paused => {}
+        Step::Held(result) => held = Some(result),
+        _ => unreachable!("only A has started"),
+    }
+    {
+        let (broker, steps_tx) = (Arc::clone(&broker), steps_tx.clone());
+        thread::spawn(move || {
+            let result = publish(&broker, TOPIC, Gated::plain(1));
+            let events = (0..2).map(|_| gated_event(sub.try_recv())).collect();
+            let _ = steps_tx.send(Step::Other(result, events, sub));
+        });
+    }
+    drop(steps_tx);
+    // A stays paused until B has published and the subscriber has received
+    // (or for HOLD, if they wait for a lock A holds).
+    let mut other = None;
+    if held.is_none()
+        && let Ok(step) = steps.recv_timeout(HOLD)
+    {
+        match step {
+            Step::Other(result, events, sub) => other = Some((result, events, sub)),
+            Step::Held(result) => held = Some(result),
+            _ => unreachable!("A pauses once"),
+        }
+    }
+    let _ = go.send(());
+    while held.is_none() || other.is_none() {
+        match next_step(&steps, "publisher A or B") {
+            Step::Held(result) => held = Some(result),
+            Step::Other(result, events, sub) => other = Some((result, events, sub)),
+            _ => unreachable!("A pauses once"),
+        }
+    }
+    let (held, (other, received, mut sub)) =
+        (held.expect("A answered"), other.expect("B answered"));
+    let mut events = received;
+    events.extend(drain_gated(&mut sub).into_iter().map(|e| e.map(Some)));
+    assert_eq!(
+        (held, other, events),
+        (
+            Ok(0),
+            Ok(0),
+            vec![
+                Ok(Some(0)),
+                Err(RecvError::Disconnected),
+                Err(RecvError::Disconnected)
+            ]
+        ),
+        "a Disconnect subscription of capacity 1 holds message 0; publisher A publishes 2 and is \
+         paused inside publish (in the payload's clone) while publisher B publishes 1 and then the \
+         subscriber receives twice. Whichever of A and B comes first finds the buffer full and \
+         disconnects it, so both return 0 and the subscriber gets 0, then Disconnected for ever \
+         (asked once more). Got (A's count, B's count, every event). (Does a publish deliver from a copy of the \
+         subscriptions taken before another publish disconnected one, without checking?)"
+    );
+    assert_eq!(
+        broker.subscriber_count(),
+        0,
+        "the subscriber was disconnected"
     );
 }
 
