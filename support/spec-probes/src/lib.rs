@@ -9,12 +9,19 @@
 //! - [`sql`] (feature `sqlite`): `EXPLAIN QUERY PLAN`, and an assertion that
 //!   a query searches an index instead of scanning a table or sorting in a
 //!   temporary B-tree.
+//! - [`history`]: whether a recorded history of client operations is
+//!   linearizable against a sequential model (a register, or one of the
+//!   spec's own), for the distributed katas' safety checks.
+//! - [`sim`]: the seeds a simulated-network spec runs, and a failure
+//!   message that names its seed and the commands that replay it.
 //!
 //! Counts are per thread, so libtest's parallel tests do not disturb one
 //! another; a spec that measures work done on other threads joins them first
 //! or measures there.
 
 pub mod alloc;
+pub mod history;
 pub mod keys;
+pub mod sim;
 #[cfg(feature = "sqlite")]
 pub mod sql;
