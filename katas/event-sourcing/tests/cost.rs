@@ -21,9 +21,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use rusqlite::Connection;
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::types::Null;
@@ -33,73 +30,11 @@ use tempfile::TempDir;
 
 // ───────────────────── peak memory, per thread ─────────────────────
 
-thread_local! {
-    // `const` thread-locals never allocate, which an allocator requires.
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-    static PEAK: Cell<i64> = const { Cell::new(0) };
-}
-
-fn record(delta: i64) {
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + delta;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-/// The system allocator, counting this thread's live bytes and their peak
-/// (SQLite's own memory goes through its own allocator and is not counted:
-/// what is counted is what your Rust code holds).
-struct PeakCounting;
-
-// SAFETY: every method forwards to `System` with the caller's arguments;
-// the counting touches only `const` thread-locals, which never allocate.
-unsafe impl GlobalAlloc for PeakCounting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as given.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            record(layout.size() as i64);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as given.
-        unsafe { System.dealloc(ptr, layout) };
-        record(-(layout.size() as i64));
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as given.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            record(layout.size() as i64);
-        }
-        p
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded as given.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            record(new_size as i64 - layout.size() as i64);
-        }
-        p
-    }
-}
-
+// The system allocator, counting this thread's live bytes and their peak
+// (SQLite's own memory goes through its own allocator and is not counted:
+// what is counted is what your Rust code holds).
 #[global_allocator]
-static ALLOC: PeakCounting = PeakCounting;
-
-/// Runs `f`; returns the most bytes this thread held at once meanwhile,
-/// above what it held when `f` started.
-fn peak_during<T>(f: impl FnOnce() -> T) -> (i64, T) {
-    let start = LIVE.with(Cell::get);
-    PEAK.with(|peak| peak.set(start));
-    let result = f();
-    (PEAK.with(Cell::get) - start, result)
-}
+static ALLOC: spec_probes::alloc::Counting = spec_probes::alloc::Counting;
 
 // ───────────────────────────── helpers ─────────────────────────────
 
@@ -424,9 +359,9 @@ fn catch_up_peak(events: u64) -> i64 {
         }
     }
     let mut p = BalanceProjection::new(connection(&db.path)).expect("BalanceProjection::new");
-    let (peak, processed) = peak_during(|| p.catch_up(16));
+    let (usage, processed) = spec_probes::alloc::measure(|| p.catch_up(16));
     assert_eq!(processed.expect("catch_up"), events as usize);
-    peak
+    usage.peak_bytes
 }
 
 #[test]

@@ -21,6 +21,10 @@ pub struct Usage {
     /// Bytes still allocated at the end that were not at the start (negative
     /// when the closure freed more than it kept).
     pub live_bytes: i64,
+    /// The most bytes held at once while the closure ran, above what was
+    /// held when it started: what a call needs in memory on its way, even
+    /// if it frees it all before returning.
+    pub peak_bytes: i64,
 }
 
 thread_local! {
@@ -28,6 +32,8 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
     static BYTES: Cell<u64> = const { Cell::new(0) };
     static LIVE: Cell<i64> = const { Cell::new(0) };
+    // The highest `LIVE` since the innermost `measure` started.
+    static PEAK: Cell<i64> = const { Cell::new(0) };
 }
 
 fn record(allocated: usize, freed: usize) {
@@ -38,7 +44,11 @@ fn record(allocated: usize, freed: usize) {
         }
     });
     let _ = BYTES.try_with(|c| c.set(c.get() + allocated as u64));
-    let _ = LIVE.try_with(|c| c.set(c.get() + allocated as i64 - freed as i64));
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + allocated as i64 - freed as i64;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
 }
 
 fn snapshot() -> Usage {
@@ -46,6 +56,7 @@ fn snapshot() -> Usage {
         allocations: ALLOCATIONS.with(Cell::get),
         bytes_allocated: BYTES.with(Cell::get),
         live_bytes: LIVE.with(Cell::get),
+        peak_bytes: PEAK.with(Cell::get),
     }
 }
 
@@ -86,8 +97,10 @@ unsafe impl GlobalAlloc for Counting {
 /// Runs `f` and returns what this thread allocated meanwhile, with `f`'s
 /// result. Without [`Counting`] installed as the global allocator every
 /// count is zero, so a spec asserting "at most N" must first check that the
-/// probe works: [`installed`].
+/// probe works: [`installed`]. A `measure` inside `f` restarts the peak,
+/// so the outer one's `peak_bytes` is then only what followed it.
 pub fn measure<T>(f: impl FnOnce() -> T) -> (Usage, T) {
+    PEAK.with(|peak| peak.set(LIVE.with(Cell::get)));
     let before = snapshot();
     let out = f();
     let after = snapshot();
@@ -96,6 +109,7 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (Usage, T) {
             allocations: after.allocations - before.allocations,
             bytes_allocated: after.bytes_allocated - before.bytes_allocated,
             live_bytes: after.live_bytes - before.live_bytes,
+            peak_bytes: after.peak_bytes - before.live_bytes,
         },
         out,
     )
@@ -125,6 +139,23 @@ mod tests {
         let (freed, ()) = measure(|| drop(v));
         assert_eq!(freed.allocations, 0);
         assert_eq!(freed.live_bytes, -800);
+    }
+
+    #[test]
+    fn the_peak_counts_what_was_held_at_once_even_if_freed() {
+        let (usage, ()) = measure(|| {
+            let big = vec![0u8; 8_000];
+            drop(std::hint::black_box(big));
+            let small = vec![0u8; 100];
+            drop(std::hint::black_box(small));
+        });
+        assert_eq!(usage.live_bytes, 0);
+        assert_eq!(usage.peak_bytes, 8_000);
+        // What was held before the closure is not its peak.
+        let held = vec![0u8; 50_000];
+        let (usage, ()) = measure(|| drop(std::hint::black_box(vec![0u8; 10])));
+        assert_eq!(usage.peak_bytes, 10);
+        drop(held);
     }
 
     #[test]
