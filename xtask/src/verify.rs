@@ -95,9 +95,22 @@ pub fn run(ws: &Workspace, slugs: &[String]) -> Result<ExitCode> {
         gates.push(gate);
     }
     print_report(&gates);
-    let failed = gates.iter().filter(|g| !g.breaches.is_empty()).count();
-    println!("verify: {} passed, {failed} failed", gates.len() - failed);
-    Ok(exit_code(failed == 0))
+    let failed: Vec<&str> = gates
+        .iter()
+        .filter(|g| !g.breaches.is_empty())
+        .map(|g| g.slug.as_str())
+        .collect();
+    let passed = gates.len() - failed.len();
+    if failed.is_empty() {
+        println!("verify: {passed} passed, 0 failed");
+    } else {
+        println!(
+            "verify: {passed} passed, {} failed ({})",
+            failed.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(exit_code(failed.is_empty()))
 }
 
 fn judge(ws: &Workspace, subject: &Subject, label: &str, opts: &Options) -> Result<Report> {
@@ -446,6 +459,9 @@ fn print_report(gates: &[KataGate]) {
         for line in &gate.caught {
             println!("  {} {}: {line}", style("·").dim(), gate.slug);
         }
+    }
+    // Breaches last: a CI log is often read from its tail.
+    for gate in gates {
         for breach in &gate.breaches {
             println!("  {} {}: {breach}", style("✗").red(), gate.slug);
         }

@@ -323,7 +323,16 @@ fn verify_reports_every_breach_of_a_kata_that_misses_the_standard() {
             .any(|spec| caught.ends_with(&format!("caught by {spec}"))),
         "the wrong answer is caught by one spec it fails, named:\n{out}"
     );
-    assert!(out.contains("verify: 0 passed, 1 failed"), "{out}");
+    // A CI log is read from its tail: every breach comes after the list of
+    // caught answers, and the last line names the kata that failed.
+    let lines: Vec<&str> = out.lines().collect();
+    let last_caught = lines.iter().rposition(|l| l.contains(": caught by "));
+    let first_breach = lines.iter().position(|l| l.contains("✗ adder:"));
+    assert!(
+        matches!((last_caught, first_breach), (Some(c), Some(b)) if c < b),
+        "the breaches come after the caught answers:\n{out}"
+    );
+    assert!(out.contains("verify: 0 passed, 1 failed (adder)"), "{out}");
 }
 
 #[test]
