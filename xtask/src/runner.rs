@@ -64,6 +64,17 @@ pub fn run(
     names: &[String],
     on_result: &(dyn Fn(&SpecResult) + Sync),
 ) -> Vec<SpecResult> {
+    // A spec process killed at its first failure or at its deadline never
+    // drops its temporary directories (SQLite files, mostly), and the gate
+    // kills thousands: each run gets a temporary directory of its own,
+    // removed with everything in it once its processes are gone.
+    let scratch = tempfile::Builder::new().prefix("kata-specs-").tempdir();
+    let mut plan = plan.clone();
+    if let Ok(dir) = &scratch {
+        plan.env
+            .push(("TMPDIR".into(), dir.path().display().to_string()));
+    }
+    let plan = &plan;
     let (mut known, failed_first) = run_together(plan, on_result);
     if let Some(name) = failed_first {
         // Killed at its first failure, the process never printed the

@@ -15,7 +15,24 @@ use common::*;
 #[test]
 fn a_hanging_spec_is_reported_as_timeout_and_the_others_still_report() {
     let fixture = Fixture::new();
-    let run = fixture.xtask(&["check", "adder", "--solution", "--json"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let output = fixture
+        .command(&["check", "adder", "--solution", "--json"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("xtask runs");
+    let run = Run {
+        args: "check adder --solution --json".to_owned(),
+        output,
+    };
+    let left: Vec<_> = walk(tmp.path())
+        .into_iter()
+        .filter(|p| p.ends_with("left-by-a-killed-spec"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "a killed spec's temporary files are removed with its run: {left:?}"
+    );
     assert_eq!(
         run.code(),
         1,
