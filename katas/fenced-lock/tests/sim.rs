@@ -386,6 +386,9 @@ async fn run_server(world: World, id: NodeId) -> turmoil::Result {
     let mut buf = [0u8; 64];
     loop {
         tokio::select! {
+            // Without `biased`, tokio picks among ready branches at random
+            // (from an rng no seed controls): a seed would not replay.
+            biased;
             got = socket.recv_from(&mut buf) => {
                 let (len, from) = got?;
                 let Some(message) = decode(&buf[..len]) else { continue };
@@ -417,6 +420,9 @@ async fn run_storage(world: World) -> turmoil::Result {
     let mut buf = [0u8; 64];
     loop {
         tokio::select! {
+            // Without `biased`, tokio picks among ready branches at random
+            // (from an rng no seed controls): a seed would not replay.
+            biased;
             got = socket.recv_from(&mut buf) => {
                 let (len, from) = got?;
                 let Some(message) = decode(&buf[..len]) else { continue };
@@ -468,6 +474,9 @@ async fn run_client(world: World, id: NodeId) -> turmoil::Result {
     let mut done = false;
     loop {
         let out = tokio::select! {
+            // Without `biased`, tokio picks among ready branches at random
+            // (from an rng no seed controls): a seed would not replay.
+            biased;
             got = socket.recv_from(&mut buf) => {
                 let (len, from) = got?;
                 let Some(message) = decode(&buf[..len]) else { continue };

@@ -234,6 +234,9 @@ async fn run_node(world: World, id: NodeId) -> turmoil::Result {
     let mut buf = [0u8; 64];
     loop {
         let out = tokio::select! {
+            // Without `biased`, tokio picks among ready branches at random
+            // (from an rng no seed controls): a seed would not replay.
+            biased;
             got = socket.recv_from(&mut buf) => {
                 let (len, from) = got?;
                 let Some(message) = decode(&buf[..len]) else { continue };

@@ -472,6 +472,9 @@ async fn run_client(world: World, id: u64) -> turmoil::Result {
             .await?;
             let step = loop {
                 tokio::select! {
+                    // Without `biased`, tokio picks among ready branches at random
+                    // (from an rng no seed controls): a seed would not replay.
+                    biased;
                     got = socket.recv_from(&mut buf) => {
                         let (len, from) = got?;
                         let Some(reply) = decode_reply(&buf[..len]) else { continue };
