@@ -44,7 +44,7 @@ use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use spec_probes::sim::{Replay, check_seeds, derive};
+use spec_probes::sim::{Dice, Replay, check_seeds, derive};
 use subject::{Client, Config, LockServer, Message, NodeId, Persistent, Storage, Token};
 use turmoil::net::UdpSocket;
 use turmoil::{Builder, Sim};
@@ -109,29 +109,6 @@ fn decode(bytes: &[u8]) -> Option<Message> {
         7 => Message::WriteRejected { token, highest: b },
         _ => return None,
     })
-}
-
-/// A splitmix64 stream, for the spec's own choices.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(1);
-        derive(self.0, 0x5eed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-
-    fn between(&mut self, lo: Duration, hi: Duration) -> Duration {
-        let span = (hi - lo).as_millis() as u64;
-        lo + ms(self.below(span + 1))
-    }
 }
 
 // ─────────────────────────── the history ───────────────────────────

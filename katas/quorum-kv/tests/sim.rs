@@ -38,7 +38,7 @@ use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use spec_probes::sim::{Replay, check_seeds, derive};
+use spec_probes::sim::{Dice, Replay, check_seeds, derive};
 use subject::{
     Answer, Config, Key, Message, Node, NodeId, OpError, Output, RequestId, Version, Versioned,
 };
@@ -176,24 +176,6 @@ fn decode(bytes: &[u8]) -> Option<Message> {
         _ => return None,
     };
     r.0.is_empty().then_some(message)
-}
-
-/// A splitmix64 stream, for the spec's own choices.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(1);
-        derive(self.0, 0x5eed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
 }
 
 // ─────────────────────────── the history ───────────────────────────

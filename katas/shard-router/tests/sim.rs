@@ -46,7 +46,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use spec_probes::history::{Operation, Register, RegisterOp, linearizable_per_key};
-use spec_probes::sim::{Replay, check_seeds, derive};
+use spec_probes::sim::{Dice, Replay, check_seeds, derive};
 use subject::{
     Answer, Client, ClientConfig, Command, Node, NodeId, OpError, Outcome, Reply, Request, SLOTS,
     Slot, SlotRange, SlotState, Step,
@@ -285,22 +285,6 @@ fn decode_reply(bytes: &[u8]) -> Option<Reply> {
     Some(Reply { id, outcome })
 }
 
-/// A splitmix64 stream, for the spec's own choices.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(1);
-        derive(self.0, 0x5eed)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-}
-
 // ─────────────────────────── the history ───────────────────────────
 
 #[derive(Clone, Debug)]
@@ -528,12 +512,12 @@ async fn run_stranger(seed: u64) -> turmoil::Result {
         let to_node = (turmoil::lookup(node_host(1 + dice.below(4))), PORT);
         let request = match dice.below(3) {
             0 => Request {
-                id: dice.next(),
+                id: dice.roll(),
                 asking: dice.chance(500),
                 command: Command::Get { key: vec![] },
             },
             1 => Request {
-                id: dice.next(),
+                id: dice.roll(),
                 asking: true,
                 command: Command::Set {
                     key: vec![],
@@ -541,7 +525,7 @@ async fn run_stranger(seed: u64) -> turmoil::Result {
                 },
             },
             _ => Request {
-                id: dice.next(),
+                id: dice.roll(),
                 asking: dice.chance(500),
                 command: Command::Get { key },
             },

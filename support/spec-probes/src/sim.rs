@@ -31,6 +31,7 @@
 //! it): the spec builds its `turmoil::Builder` with `rng_seed(seed)`.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
 
 /// The environment variable that pins a spec to one seed.
 pub const SEED_VAR: &str = "KATA_SIM_SEED";
@@ -200,9 +201,58 @@ pub fn derive(seed: u64, n: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A stream of numbers for a spec's own choices (which message to lose,
+/// when to partition), all from one seed: `Dice(derive(seed, purpose))`.
+#[derive(Debug, Clone)]
+pub struct Dice(pub u64);
+
+impl Dice {
+    /// The next number of the stream: splitmix64 of a counter.
+    pub fn roll(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(1);
+        derive(self.0, 0x5eed)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.roll() % n.max(1)
+    }
+
+    /// True `per_mille` times in a thousand.
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+
+    /// A duration in `lo..=hi`, in whole milliseconds.
+    pub fn between(&mut self, lo: Duration, hi: Duration) -> Duration {
+        let span = hi.saturating_sub(lo).as_millis() as u64;
+        lo + Duration::from_millis(self.below(span + 1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dice_replay_from_their_seed_and_stay_in_range() {
+        let (mut a, mut b) = (Dice(derive(0, 1)), Dice(derive(0, 1)));
+        let first: Vec<u64> = (0..100).map(|_| a.below(7)).collect();
+        assert_eq!(first, (0..100).map(|_| b.below(7)).collect::<Vec<_>>());
+        assert!(first.iter().all(|&n| n < 7));
+        assert!((0..7).all(|n| first.contains(&n)), "every value comes up");
+        assert_eq!(Dice(u64::MAX).below(0), 0);
+        let mut dice = Dice(u64::MAX);
+        let chances = (0..10_000).filter(|_| dice.chance(100)).count();
+        assert!((800..1200).contains(&chances), "about 10%: {chances}");
+        let (lo, hi) = (Duration::from_millis(5), Duration::from_millis(8));
+        let spans: Vec<Duration> = (0..200).map(|_| dice.between(lo, hi)).collect();
+        assert!(spans.iter().all(|d| (lo..=hi).contains(d)));
+        assert!(
+            spans.contains(&lo) && spans.contains(&hi),
+            "both ends come up"
+        );
+    }
 
     #[test]
     fn by_default_a_spec_runs_count_seeds_with_the_edges_first() {
