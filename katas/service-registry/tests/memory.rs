@@ -29,6 +29,21 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// No call of a wave has this many messages to send: at most the ten
+/// watches of the wave are held at once. A registry that keeps answered
+/// watches answers them all again at every change, and is stopped here at
+/// once instead of after millions of snapshots.
+const MAX_MESSAGES_PER_CALL: usize = 100;
+
+fn bounded(out: Vec<subject::Outgoing>, call: &str) -> Vec<subject::Outgoing> {
+    assert!(
+        out.len() <= MAX_MESSAGES_PER_CALL,
+        "one {call} sent {} messages while at most 10 watches were held: an answered watch must be forgotten, not answered again at every change (README, Constraints)",
+        out.len()
+    );
+    out
+}
+
 /// `rounds` waves: 10 new hosts register with a 50 ms lease, a few
 /// heartbeat, one deregisters, 10 new clients watch (answered at once, or
 /// held then answered by the change); 100 ms later every lease has ended.
@@ -38,42 +53,48 @@ fn waves(registry: &mut Registry, now: &mut Duration, next_host: &mut u64, round
         for _ in 0..10 {
             let host = *next_host;
             *next_host += 1;
-            let out = registry
-                .receive(
-                    host,
-                    Message::Register {
-                        request: 1,
-                        ttl: ms(50),
-                    },
-                    *now,
-                )
-                .unwrap_or_default();
+            let out = bounded(
+                registry
+                    .receive(
+                        host,
+                        Message::Register {
+                            request: 1,
+                            ttl: ms(50),
+                        },
+                        *now,
+                    )
+                    .unwrap_or_default(),
+                "registration",
+            );
             leases.extend(out.iter().find_map(|o| match o.message {
                 Message::Registered { lease, .. } if o.to == host => Some((host, lease)),
                 _ => None,
             }));
         }
         for &(host, lease) in leases.iter().take(3) {
-            let _ = registry.receive(
+            let out = registry.receive(
                 host,
                 Message::Heartbeat { request: 2, lease },
                 *now + ms(10),
             );
+            bounded(out.unwrap_or_default(), "heartbeat");
         }
         if let Some(&(host, lease)) = leases.last() {
-            let _ = registry.receive(
+            let out = registry.receive(
                 host,
                 Message::Deregister { request: 3, lease },
                 *now + ms(20),
             );
+            bounded(out.unwrap_or_default(), "deregistration");
         }
         for c in 0..10 {
             let client = 1_000_000 + *next_host * 10 + c;
             let known = if c % 2 == 0 { 0 } else { registry.version() };
-            let _ = registry.receive(client, Message::Watch { known }, *now + ms(30));
+            let out = registry.receive(client, Message::Watch { known }, *now + ms(30));
+            bounded(out.unwrap_or_default(), "watch");
         }
         *now += ms(100);
-        registry.tick(*now);
+        bounded(registry.tick(*now), "tick");
     }
 }
 
