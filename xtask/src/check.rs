@@ -93,6 +93,9 @@ pub struct Options {
     /// Stop each suite at its first failing spec: judging a known-wrong
     /// answer needs one, and the rest would only cost time.
     pub until_first_failure: bool,
+    /// Build and run only these suites (`loom` among them or not); `None`,
+    /// every suite of the kata.
+    pub suites: Option<Vec<String>>,
 }
 
 /// When the loom models of a kata are built and run.
@@ -120,6 +123,7 @@ impl Default for Options {
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             loom: LoomPolicy::AfterGreen,
             until_first_failure: false,
+            suites: None,
         }
     }
 }
@@ -141,8 +145,11 @@ pub fn check(
     if subject.is_kata_crate() {
         checkouts::claim(ws, subject)?;
     }
-    let (loom_suites, normal_suites): (Vec<String>, Vec<String>) =
-        kata.suites()?.into_iter().partition(|s| s == "loom");
+    let (loom_suites, normal_suites): (Vec<String>, Vec<String>) = kata
+        .suites()?
+        .into_iter()
+        .filter(|s| opts.suites.as_ref().is_none_or(|only| only.contains(s)))
+        .partition(|s| s == "loom");
     let request = |suites: Vec<String>, loom: bool| BuildRequest {
         manifest: subject.manifest.clone(),
         packages: vec![subject.package.clone()],

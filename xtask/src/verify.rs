@@ -122,8 +122,9 @@ fn judge(ws: &Workspace, subject: &Subject, label: &str, opts: &Options) -> Resu
 
 fn gate(ws: &Workspace, kata: &Kata) -> Result<KataGate> {
     let mut breaches = document_breaches(kata)?;
-    // The gate needs every spec's result for the reference and the stub,
-    // the loom models' included, whatever the normal specs found.
+    // The gate needs every spec's result for the reference, the stub and
+    // the right answers, the loom models' included, whatever the normal
+    // specs found.
     let opts = Options {
         loom: LoomPolicy::Always,
         ..Options::default()
@@ -183,7 +184,7 @@ fn gate(ws: &Workspace, kata: &Kata) -> Result<KataGate> {
     let stub = judge(ws, &stub_subject, "stub", &opts)?;
     stub_breaches(&stub, &reference, &mut breaches);
 
-    let bank = BankGate::judge(ws, kata, lock_ok, &mut breaches)?;
+    let bank = BankGate::judge(ws, kata, lock_ok, &opts, &mut breaches)?;
     Ok(KataGate {
         slug: kata.slug.clone(),
         reference: format!("{}/{} pass", reference.passed, reference.total),
@@ -213,6 +214,7 @@ impl BankGate {
         ws: &Workspace,
         kata: &Kata,
         lock_ok: bool,
+        opts: &Options,
         breaches: &mut Vec<String>,
     ) -> Result<BankGate> {
         let wrong = bank::answers(kata, Side::Wrong)?;
@@ -232,48 +234,46 @@ impl BankGate {
         let mut caught = Vec::new();
         let (mut caught_count, mut passed_count) = (0, 0);
         if lock_ok {
-            let early = Options {
-                loom: LoomPolicy::OnlyAfterGreen,
-                until_first_failure: true,
-                ..Options::default()
-            };
             let mut subjects = scratch::bank(ws, kata, &[wrong.as_slice(), &right].concat())?;
             let right_subjects = subjects
                 .split_off(wrong.len())
                 .into_iter()
                 .collect::<Result<Vec<Subject>>>()?;
-            let wrong_subjects = subjects;
-            for (answer, subject) in wrong.iter().zip(wrong_subjects) {
+            let mut wrong_subjects = Vec::new();
+            for (answer, subject) in wrong.iter().zip(subjects) {
                 header_breaches(answer, breaches)?;
-                let label = answer.label();
-                let subject = match subject {
-                    Ok(subject) => subject,
-                    Err(err) => {
-                        breaches.push(format!(
-                            "{err:#}: update the patch to the reference as it is now (the bug it carries still applies?)"
-                        ));
-                        continue;
-                    }
-                };
-                let verdict = judge(ws, &subject, &label, &early)?.verdict;
-                if let Some(errors) = &verdict.compile_error {
-                    breaches.push(format!("{label} does not compile:\n{errors}"));
-                } else if verdict.failed == 0 {
-                    breaches.push(format!(
-                        "{label} passes every spec: a hole in the spec. Add a spec that catches it (never weaken the wrong answer)"
-                    ));
-                } else {
-                    caught_count += 1;
-                    caught.push(format!("{label}: caught by {}", caught_by(&verdict)));
+                match subject {
+                    Ok(subject) => wrong_subjects.push((answer, subject)),
+                    Err(err) => breaches.push(format!(
+                        "{err:#}: update the patch to the reference as it is now (the bug it carries still applies?)"
+                    )),
                 }
             }
+            for (answer, outcome) in judge_wrong(ws, kata, &wrong_subjects, opts)? {
+                let label = answer.label();
+                match outcome {
+                    WrongOutcome::Caught(by) => {
+                        caught_count += 1;
+                        caught.push(format!("{label}: caught by {by}"));
+                    }
+                    WrongOutcome::DoesNotCompile(errors) => {
+                        breaches.push(format!("{label} does not compile:\n{errors}"));
+                    }
+                    WrongOutcome::Missed => breaches.push(format!(
+                        "{label} passes every spec: a hole in the spec. Add a spec that catches it (never weaken the wrong answer)"
+                    )),
+                }
+            }
+            let normal: Vec<String> = kata.suites()?.into_iter().filter(|s| s != "loom").collect();
+            scratch::build(
+                ws,
+                kata,
+                &right_subjects.iter().collect::<Vec<_>>(),
+                &normal,
+            )?;
             for (answer, subject) in right.iter().zip(right_subjects) {
                 let label = answer.label();
-                let every_spec = Options {
-                    loom: LoomPolicy::Always,
-                    ..Options::default()
-                };
-                let verdict = judge(ws, &subject, &label, &every_spec)?.verdict;
+                let verdict = judge(ws, &subject, &label, opts)?.verdict;
                 if let Some(errors) = &verdict.compile_error {
                     breaches.push(format!("{label} does not compile:\n{errors}"));
                 } else if verdict.is_pass() {
@@ -296,6 +296,70 @@ impl BankGate {
             caught,
         })
     }
+}
+
+/// What the gate found of one known-wrong answer.
+enum WrongOutcome {
+    /// By these specs (see [`caught_by`]).
+    Caught(String),
+    DoesNotCompile(String),
+    Missed,
+}
+
+/// Judges known-wrong answers one suite at a time, `spec` first and loom
+/// last: each stage builds that suite for the answers no earlier stage
+/// caught, in one Cargo invocation, then runs each until its first failing
+/// spec. Most answers are caught by `spec`, so their other suites (a
+/// simulation, a counting allocator's binary, an optimised loom build) are
+/// never compiled. Outcomes come back in the order given.
+fn judge_wrong<'a>(
+    ws: &Workspace,
+    kata: &Kata,
+    answers: &[(&'a Answer, Subject)],
+    gate_opts: &Options,
+) -> Result<Vec<(&'a Answer, WrongOutcome)>> {
+    let mut outcomes: Vec<Option<WrongOutcome>> = answers.iter().map(|_| None).collect();
+    let mut pending: Vec<usize> = (0..answers.len()).collect();
+    for suite in stages(kata)? {
+        if pending.is_empty() {
+            break;
+        }
+        let subjects: Vec<&Subject> = pending.iter().map(|&i| &answers[i].1).collect();
+        scratch::build(ws, kata, &subjects, std::slice::from_ref(&suite))?;
+        let opts = Options {
+            loom: LoomPolicy::Always,
+            until_first_failure: true,
+            suites: Some(vec![suite.clone()]),
+            ..gate_opts.clone()
+        };
+        let mut still_pending = Vec::new();
+        for i in pending {
+            let (answer, subject) = &answers[i];
+            let verdict = judge(ws, subject, &answer.label(), &opts)?.verdict;
+            if let Some(errors) = verdict.compile_error {
+                outcomes[i] = Some(WrongOutcome::DoesNotCompile(errors));
+            } else if verdict.failed > 0 {
+                outcomes[i] = Some(WrongOutcome::Caught(caught_by(&verdict)));
+            } else {
+                still_pending.push(i);
+            }
+        }
+        pending = still_pending;
+    }
+    Ok(answers
+        .iter()
+        .zip(outcomes)
+        .map(|((answer, _), outcome)| (*answer, outcome.unwrap_or(WrongOutcome::Missed)))
+        .collect())
+}
+
+/// The kata's suites in the order the gate tries them on a wrong answer:
+/// `spec`, which catches most, then the others, then loom, the costliest
+/// to build and to run.
+fn stages(kata: &Kata) -> Result<Vec<String>> {
+    let mut suites = kata.suites()?;
+    suites.sort_by_key(|s| (s != "spec", s == "loom", s.clone()));
+    Ok(suites)
 }
 
 /// A wrong answer's header names its symptom; a whole file says why it is

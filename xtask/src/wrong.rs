@@ -164,7 +164,12 @@ fn judge(ws: &Workspace, kata: &Kata, chosen: &[Answer]) -> Result<ExitCode> {
 
 /// The scratch crates of the chosen answers, built in one Cargo invocation.
 fn prebuilt(ws: &Workspace, kata: &Kata, chosen: &[Answer]) -> Result<Vec<Subject>> {
-    scratch::bank(ws, kata, chosen)?.into_iter().collect()
+    let subjects = scratch::bank(ws, kata, chosen)?
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    let normal: Vec<String> = kata.suites()?.into_iter().filter(|s| s != "loom").collect();
+    scratch::build(ws, kata, &subjects.iter().collect::<Vec<_>>(), &normal)?;
+    Ok(subjects)
 }
 
 /// Each answer `times` times, each run with its own seed: a catch that

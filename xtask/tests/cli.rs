@@ -352,6 +352,58 @@ fn verify_reports_every_breach_of_a_kata_that_misses_the_standard() {
     assert!(out.contains("verify: 0 passed, 1 failed (adder)"), "{out}");
 }
 
+/// The gate tries a wrong answer's suites one at a time, `spec` first and
+/// loom last, building each only for the answers no earlier suite caught:
+/// an answer only the loom models catch must still be caught.
+#[test]
+fn verify_catches_a_wrong_answer_that_only_the_loom_suite_fails() {
+    let fixture = Fixture::new();
+    let kata = fixture.root().join("katas/adder");
+    // A spec that the reference and every answer below pass but for their
+    // own bug, so that nothing else fails first.
+    fs::write(
+        kata.join("tests/spec.rs"),
+        r#"#[cfg(feature = "solution")]
+use adder_solution as subject;
+#[cfg(not(feature = "solution"))]
+use adder as subject;
+
+#[test]
+fn adds_two_small_numbers() {
+    assert_eq!(subject::add(2, 3), Some(5));
+}
+"#,
+    )
+    .unwrap();
+    fs::write(
+        kata.join("wrong/one_more_when_the_first_is_larger.rs"),
+        r#"//! Wrong: one too many when the first number is the larger.
+//!
+//! Why candidates write it: a carry from a loop over the digits.
+//!
+//! Symptom: a + b and b + a differ.
+//!
+//! Whole file: a fixture of the CLI's tests.
+pub fn add(a: u32, b: u32) -> Option<u32> {
+    a.checked_add(b).map(|sum| if a > b { sum + 1 } else { sum })
+}
+"#,
+    )
+    .unwrap();
+    fixture.xtask(&["bless", "adder"]).success();
+    let out = fixture.xtask(&["verify", "adder"]).stdout();
+    assert!(
+        out.contains("wrong/plus_one.patch: caught by adds_two_small_numbers"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "wrong/one_more_when_the_first_is_larger.rs: caught by adding_is_the_same_in_either_order"
+        ),
+        "the answer only the loom suite fails is caught there:\n{out}"
+    );
+}
+
 #[test]
 fn new_scaffolds_a_kata_that_compiles_and_verify_lists_what_is_left_to_write() {
     let mut fixture = Fixture::new();
