@@ -1,14 +1,24 @@
 //! How results look in a terminal: progress while a check runs, and the
 //! verdict after it.
 
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use console::style;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::check::Reporter;
 use crate::verdict::{Mode, SpecResult, Status, Verdict};
+
+/// Every [`Progress`] bar, so that two drawn at once (the gate judges two
+/// katas at a time) take a line each instead of overwriting each other.
+static BARS: LazyLock<MultiProgress> = LazyLock::new(MultiProgress::new);
+
+/// Prints a line of stdout above the progress bars, not through them.
+pub fn print_above_bars(line: &str) {
+    BARS.suspend(|| println!("{line}"));
+}
 
 /// A progress bar on stderr: what cargo is compiling, then `k/n specs pass`
 /// as results stream in. Invisible when stderr is not a terminal.
@@ -19,7 +29,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: &str) -> Self {
-        let bar = ProgressBar::new_spinner();
+        let bar = BARS.add(ProgressBar::new_spinner());
         bar.set_style(
             ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -35,6 +45,7 @@ impl Progress {
 
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+        BARS.remove(&self.bar);
     }
 }
 

@@ -7,6 +7,10 @@
 
 use std::fs;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Instant;
 
 use anyhow::Result;
 use console::style;
@@ -16,7 +20,7 @@ use crate::catalog::{Kata, TRACKS, Workspace, closest};
 use crate::check::{self, LoomPolicy, Options, Report, Subject};
 use crate::commands::exit_code;
 use crate::practice::section;
-use crate::ui::Progress;
+use crate::ui::{self, Progress};
 use crate::verdict::{Status, Verdict};
 use crate::{pristine, scaffold, scratch};
 
@@ -71,29 +75,7 @@ pub fn run(ws: &Workspace, slugs: &[String]) -> Result<ExitCode> {
             caught: Vec::new(),
         })
         .collect();
-    // One line per kata as it finishes, so that a CI log shows progress
-    // through a gate that takes minutes; the table comes at the end.
-    for (i, kata) in katas.iter().enumerate() {
-        let started = std::time::Instant::now();
-        let gate = gate(ws, kata)?;
-        println!(
-            "verify [{}/{}] {}: {} · reference {} · stub {} · wrong {} · right {} ({:.0} s)",
-            i + 1,
-            katas.len(),
-            gate.slug,
-            if gate.breaches.is_empty() {
-                "ok".to_owned()
-            } else {
-                format!("{} breach(es)", gate.breaches.len())
-            },
-            gate.reference,
-            gate.stub,
-            gate.wrong,
-            gate.right,
-            started.elapsed().as_secs_f64()
-        );
-        gates.push(gate);
-    }
+    gates.extend(judge_side_by_side(ws, &katas)?);
     print_report(&gates);
     let failed: Vec<&str> = gates
         .iter()
@@ -111,6 +93,64 @@ pub fn run(ws: &Workspace, slugs: &[String]) -> Result<ExitCode> {
         );
     }
     Ok(exit_code(failed.is_empty()))
+}
+
+/// How many katas the gate judges at once. Cargo builds one at a time in a
+/// target directory, and a kata's gate is about half building and half
+/// running specs (mostly on one core), so a second kata runs its specs
+/// while the first builds and both cores stay busy.
+const KATAS_AT_ONCE: usize = 2;
+
+/// Each kata's gate, in the order given; one line per kata as it finishes,
+/// so that a CI log shows progress through a gate that takes minutes (the
+/// table comes at the end).
+fn judge_side_by_side(ws: &Workspace, katas: &[Kata]) -> Result<Vec<KataGate>> {
+    // The biggest banks first, so that the gate does not end with one
+    // long kata judged alone.
+    let mut queue: Vec<usize> = (0..katas.len()).collect();
+    queue.sort_by_key(|&i| {
+        std::cmp::Reverse(bank::answers(&katas[i], Side::Wrong).map_or(0, |a| a.len()))
+    });
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel();
+    let mut judged: Vec<Option<Result<KataGate>>> = katas.iter().map(|_| None).collect();
+    thread::scope(|scope| {
+        for _ in 0..KATAS_AT_ONCE.min(katas.len()) {
+            let (tx, next, queue) = (tx.clone(), &next, &queue);
+            scope.spawn(move || {
+                while let Some(&i) = queue.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let started = Instant::now();
+                    let gate = gate(ws, &katas[i]);
+                    if tx.send((i, gate, started.elapsed())).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for (done, (i, gate, elapsed)) in rx.into_iter().enumerate() {
+            if let Ok(gate) = &gate {
+                ui::print_above_bars(&format!(
+                    "verify [{}/{}] {}: {} · reference {} · stub {} · wrong {} · right {} ({:.0} s)",
+                    done + 1,
+                    katas.len(),
+                    gate.slug,
+                    if gate.breaches.is_empty() {
+                        "ok".to_owned()
+                    } else {
+                        format!("{} breach(es)", gate.breaches.len())
+                    },
+                    gate.reference,
+                    gate.stub,
+                    gate.wrong,
+                    gate.right,
+                    elapsed.as_secs_f64()
+                ));
+            }
+            judged[i] = Some(gate);
+        }
+    });
+    judged.into_iter().flatten().collect()
 }
 
 fn judge(ws: &Workspace, subject: &Subject, label: &str, opts: &Options) -> Result<Report> {

@@ -561,6 +561,21 @@ fn a_kata_pack_is_listed_with_its_origin_and_judged_by_the_same_gate() {
     );
     assert!(out.contains("README.md has no `## API` section"), "{out}");
 
+    // Two katas are judged side by side; the report keeps the order given.
+    let both = fixture.xtask(&["--pack", pack_arg, "verify", "greeter", "adder"]);
+    let out = both.stdout();
+    for slug in ["greeter", "adder"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("verify [") && l.contains(&format!("] {slug}: "))),
+            "a line for {slug} as it finishes:\n{out}"
+        );
+    }
+    assert!(
+        out.contains("verify: 0 passed, 2 failed (greeter, adder)"),
+        "{out}"
+    );
+
     let unknown = fixture.xtask(&["--pack", "/nonexistent/pack", "list"]);
     assert_eq!(unknown.code(), 2);
     assert!(
