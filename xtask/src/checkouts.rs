@@ -5,13 +5,12 @@
 //! so a build in the second checkout can reuse the first one's test binary
 //! and judge the first checkout's code. This module remembers which
 //! checkout last built each kata crate and, when another one builds it,
-//! removes its artifacts first: the learner's files are never touched.
+//! makes Cargo rebuild it: the learner's files are never touched.
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::catalog::Workspace;
 use crate::check::Subject;
@@ -40,33 +39,51 @@ pub fn claim(ws: &Workspace, subject: &Subject) -> Result<()> {
     fs::write(&marker, here).with_context(|| format!("writing {}", marker.display()))
 }
 
-/// `cargo clean -p` for the kata crate and its reference in `target_dir`.
+/// Makes Cargo rebuild the kata crate and its reference in `target_dir`
+/// (its `debug` and `loom` profiles) by removing their units'
+/// fingerprints, and nothing else. Not `cargo clean -p`: it deletes test
+/// binaries by target name, so every kata's `spec-*` and `memory-*` would
+/// go, under the feet of another kata's check running at the same time.
 fn forget(target_dir: &Path, subject: &Subject) -> Result<()> {
-    if !target_dir.is_dir() {
-        return Ok(());
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["clean", "--quiet", "--manifest-path"])
-        .arg(&subject.manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .args([
-            "-p",
-            &subject.package,
-            "-p",
-            &subject.kata.solution_package(),
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .context("running cargo clean")?;
-    if !output.status.success() {
-        bail!(
-            "cargo clean -p {} in {}: {}",
-            subject.package,
-            target_dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+    let packages = [subject.package.clone(), subject.kata.solution_package()];
+    for profile in ["debug", "loom"] {
+        let fingerprints = target_dir.join(profile).join(".fingerprint");
+        let Ok(entries) = fs::read_dir(&fingerprints) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let of_subject = package_of_unit(&name.to_string_lossy())
+                .is_some_and(|package| packages.iter().any(|p| p == package));
+            if of_subject {
+                fs::remove_dir_all(entry.path())
+                    .with_context(|| format!("removing {}", entry.path().display()))?;
+            }
+        }
     }
     Ok(())
+}
+
+/// `adder-solution` of `adder-solution-0123456789abcdef`, a unit's
+/// fingerprint directory: the package name, a dash, 16 hex digits.
+fn package_of_unit(name: &str) -> Option<&str> {
+    let (package, hash) = name.rsplit_once('-')?;
+    (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some(package)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::package_of_unit;
+
+    #[test]
+    fn a_fingerprint_directory_names_its_package() {
+        assert_eq!(
+            package_of_unit("adder-solution-0123456789abcdef"),
+            Some("adder-solution")
+        );
+        assert_eq!(package_of_unit("adder-0123456789abcdef"), Some("adder"));
+        assert_eq!(package_of_unit("adder-solution"), None);
+        assert_eq!(package_of_unit("adder-0123456789abcdeg"), None);
+    }
 }

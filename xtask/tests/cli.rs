@@ -745,6 +745,44 @@ fn two_clones_sharing_one_target_directory_each_judge_their_own_files() {
     }
 }
 
+/// Taking a kata back from another checkout rebuilds that kata only: the
+/// gate judges two katas at once, and one's test binaries (`spec-*`, named
+/// like every kata's) must not vanish while the other reclaims its own.
+#[test]
+fn reclaiming_a_kata_from_another_checkout_leaves_the_other_katas_binaries() {
+    let fixture = Fixture::new();
+    let pack = workspace_copy("pack");
+    git(pack.path(), &["init", "-q"]);
+    let pack_arg = pack.path().to_str().unwrap();
+    fixture
+        .xtask(&["--pack", pack_arg, "bless", "greeter"])
+        .success();
+    let greeter = fixture.xtask(&["--pack", pack_arg, "check", "greeter", "--solution"]);
+    assert_eq!(greeter.code(), 0, "{}", greeter.stdout());
+    let binaries = |prefix: &str| -> Vec<std::path::PathBuf> {
+        walk(&fixture.target.join("debug/deps"))
+            .into_iter()
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                name.starts_with(prefix) && p.extension().is_none()
+            })
+            .collect()
+    };
+    let before = binaries("spec-");
+    assert!(!before.is_empty(), "greeter's spec binary was built");
+    let marker = fixture.target.join("xtask/built-from/adder");
+    fs::create_dir_all(marker.parent().unwrap()).unwrap();
+    fs::write(&marker, "/another/checkout").unwrap();
+    fixture.xtask(&["check", "adder"]);
+    for binary in before {
+        assert!(
+            binary.exists(),
+            "{} is gone after adder was reclaimed",
+            binary.display()
+        );
+    }
+}
+
 #[test]
 fn outside_a_checkout_the_cli_says_where_to_run_it() {
     let nowhere = tempfile::tempdir().unwrap();
