@@ -166,6 +166,10 @@ impl BuildRequest {
                 _ => {}
             }
         }
+        // Cargo reports them as they finish: judged in the order asked for,
+        // a check stopping at its first failure stops at the same suite
+        // whatever the build's timing.
+        executables.sort_by_key(|e| self.suites.iter().position(|s| *s == e.suite));
         if success {
             return BuildOutcome::Built {
                 executables,

@@ -346,10 +346,10 @@ enum WrongOutcome {
     Missed,
 }
 
-/// Judges known-wrong answers one suite at a time, `spec` first and loom
-/// last: each stage builds that suite for the answers no earlier stage
-/// caught, in one Cargo invocation, then runs each until its first failing
-/// spec. Most answers are caught by `spec`, so their other suites (a
+/// Judges known-wrong answers one suite at a time, in the kata's order
+/// (`spec` first, loom last): each stage builds that suite for the answers
+/// no earlier stage caught, in one Cargo invocation, then runs each until
+/// its first failing spec. Most answers are caught by `spec`, so their other suites (a
 /// simulation, a counting allocator's binary, an optimised loom build) are
 /// never compiled. Outcomes come back in the order given.
 fn judge_wrong<'a>(
@@ -360,7 +360,7 @@ fn judge_wrong<'a>(
 ) -> Result<Vec<(&'a Answer, WrongOutcome)>> {
     let mut outcomes: Vec<Option<WrongOutcome>> = answers.iter().map(|_| None).collect();
     let mut pending: Vec<usize> = (0..answers.len()).collect();
-    for suite in stages(kata)? {
+    for suite in kata.suites()? {
         if pending.is_empty() {
             break;
         }
@@ -391,15 +391,6 @@ fn judge_wrong<'a>(
         .zip(outcomes)
         .map(|((answer, _), outcome)| (*answer, outcome.unwrap_or(WrongOutcome::Missed)))
         .collect())
-}
-
-/// The kata's suites in the order the gate tries them on a wrong answer:
-/// `spec`, which catches most, then the others, then loom, the costliest
-/// to build and to run.
-fn stages(kata: &Kata) -> Result<Vec<String>> {
-    let mut suites = kata.suites()?;
-    suites.sort_by_key(|s| (s != "spec", s == "loom", s.clone()));
-    Ok(suites)
 }
 
 /// A wrong answer's header names its symptom; a whole file says why it is
