@@ -11,8 +11,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use crate::check::Reporter;
 use crate::verdict::{Mode, SpecResult, Status, Verdict};
 
-/// Every [`Progress`] bar, so that two drawn at once (the gate judges two
-/// katas at a time) take a line each instead of overwriting each other.
+/// Every [`Progress`] bar, so that several drawn at once (the gate judges
+/// three katas at a time) take a line each instead of overwriting each other.
 static BARS: LazyLock<MultiProgress> = LazyLock::new(MultiProgress::new);
 
 /// Prints a line of stdout above the progress bars, not through them.

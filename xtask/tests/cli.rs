@@ -746,7 +746,7 @@ fn two_clones_sharing_one_target_directory_each_judge_their_own_files() {
 }
 
 /// Taking a kata back from another checkout rebuilds that kata only: the
-/// gate judges two katas at once, and one's test binaries (`spec-*`, named
+/// gate judges katas side by side, and one's test binaries (`spec-*`, named
 /// like every kata's) must not vanish while the other reclaims its own.
 #[test]
 fn reclaiming_a_kata_from_another_checkout_leaves_the_other_katas_binaries() {
