@@ -372,6 +372,13 @@ impl Kata {
         suites.sort_by_key(|s| (s != "spec", s == "loom", s.clone()));
         Ok(suites)
     }
+
+    /// The suites built without `--cfg kata_loom`: all but `loom`, in order.
+    pub fn normal_suites(&self) -> Result<Vec<String>> {
+        let mut suites = self.suites()?;
+        suites.retain(|s| s != "loom");
+        Ok(suites)
+    }
 }
 
 /// Every file under `dir`, at any depth, sorted; none if it does not exist.

@@ -103,13 +103,14 @@ pub struct Options {
 pub enum LoomPolicy {
     /// Beside the normal phase, whatever it finds: the verify gate's
     /// judgement of the reference, the stub and the right answers needs
-    /// every spec's result.
+    /// every spec's result (and its loom stage of the wrong answers, which
+    /// builds the loom suite alone).
     Always,
     /// Only once every normal spec passes; started beside the normal phase
     /// when the subject's last normal run passed (it is then likely needed).
     /// What a learner waits for after each save.
     AfterGreen,
-    /// Only once every normal spec passes, never early: the verify gate
+    /// Only once every normal spec passes, never early: `wrong --repeat`
     /// judging a known-wrong answer needs one failing spec, and nothing
     /// built for nothing.
     OnlyAfterGreen,

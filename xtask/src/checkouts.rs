@@ -27,11 +27,7 @@ pub fn claim(ws: &Workspace, subject: &Subject) -> Result<()> {
         Ok(last) if last == here => return Ok(()),
         // First build into this target directory: nothing to forget.
         Err(_) if !ws.target_dir().join("debug").is_dir() => {}
-        _ => {
-            let target = ws.target_dir();
-            forget(&target, subject)?;
-            forget(&target.join("loom"), subject)?;
-        }
+        _ => forget(&ws.target_dir(), subject)?,
     }
     if let Some(parent) = marker.parent() {
         fs::create_dir_all(parent)?;
@@ -39,15 +35,19 @@ pub fn claim(ws: &Workspace, subject: &Subject) -> Result<()> {
     fs::write(&marker, here).with_context(|| format!("writing {}", marker.display()))
 }
 
-/// Makes Cargo rebuild the kata crate and its reference in `target_dir`
-/// (its `debug` and `loom` profiles) by removing their units'
-/// fingerprints, and nothing else. Not `cargo clean -p`: it deletes test
+/// Makes Cargo rebuild the kata crate and its reference, in the normal
+/// build (`debug`) and the loom build (`loom/loom`: its own target
+/// directory and profile), by removing their units' fingerprints, and
+/// nothing else. Not `cargo clean -p`: it deletes test
 /// binaries by target name, so every kata's `spec-*` and `memory-*` would
 /// go, under the feet of another kata's check running at the same time.
 fn forget(target_dir: &Path, subject: &Subject) -> Result<()> {
     let packages = [subject.package.clone(), subject.kata.solution_package()];
-    for profile in ["debug", "loom"] {
-        let fingerprints = target_dir.join(profile).join(".fingerprint");
+    for profile_dir in [
+        target_dir.join("debug"),
+        target_dir.join("loom").join("loom"),
+    ] {
+        let fingerprints = profile_dir.join(".fingerprint");
         let Ok(entries) = fs::read_dir(&fingerprints) else {
             continue;
         };

@@ -306,7 +306,7 @@ impl BankGate {
                     )),
                 }
             }
-            let normal: Vec<String> = kata.suites()?.into_iter().filter(|s| s != "loom").collect();
+            let normal = kata.normal_suites()?;
             scratch::build(
                 ws,
                 kata,

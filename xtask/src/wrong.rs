@@ -167,7 +167,7 @@ fn prebuilt(ws: &Workspace, kata: &Kata, chosen: &[Answer]) -> Result<Vec<Subjec
     let subjects = scratch::bank(ws, kata, chosen)?
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
-    let normal: Vec<String> = kata.suites()?.into_iter().filter(|s| s != "loom").collect();
+    let normal = kata.normal_suites()?;
     scratch::build(ws, kata, &subjects.iter().collect::<Vec<_>>(), &normal)?;
     Ok(subjects)
 }
