@@ -116,7 +116,6 @@ pub fn conduct(
                       screen: &mut dyn Screen|
      -> Result<bool> {
         let verdict = judge.judge()?;
-        on_verdict(&verdict)?;
         let followups = verdict
             .specs
             .iter()
@@ -128,6 +127,9 @@ pub fn conduct(
         }
         let left = limit.saturating_sub(clock.elapsed());
         screen.verdict(&shown(&verdict, *revealed), left);
+        // After the screen: the candidate waits for the verdict, not for
+        // the history.
+        on_verdict(&verdict)?;
         let solved = verdict.is_pass();
         *last = Some(verdict);
         Ok(solved)
@@ -532,7 +534,7 @@ impl Iterator for Debounced {
         }
         let event = self.rx.recv().ok()?;
         if event == Event::Saved {
-            let settled = Instant::now() + Duration::from_millis(100);
+            let settled = Instant::now() + watch::SETTLE;
             while let Some(wait) = settled.checked_duration_since(Instant::now()) {
                 match self.rx.recv_timeout(wait) {
                     Ok(Event::Saved) => {}

@@ -178,6 +178,10 @@ enum Command {
         solution: bool,
         #[arg(long, default_value_t = 7)]
         edits: u32,
+        /// Also time each edit as the watch mode of `cargo xtask kata` sees
+        /// it: one process that stays up, its file watcher, the same check.
+        #[arg(long)]
+        warm: bool,
         /// Another command to time the same way, alternating with ours
         /// (run by `sh -c`), e.g. `rustlings run iterators2`.
         #[arg(long, requires = "touch")]
@@ -343,6 +347,7 @@ fn main() -> ExitCode {
             slug,
             solution,
             edits,
+            warm,
             against,
             touch,
         } => measure::run(
@@ -351,6 +356,7 @@ fn main() -> ExitCode {
                 slug: &slug,
                 solution,
                 edits,
+                warm,
                 against: against.as_deref(),
                 touch: touch.as_deref(),
             },

@@ -1,22 +1,29 @@
-//! `cargo xtask measure`: edit-to-verdict, as a learner lives it. Each run
+//! `cargo xtask measure`: edit-to-verdict, as a learner lives it. Each edit
 //! touches a source file (the stub, or the reference with `--solution`) and
 //! times `cargo xtask check` in a fresh process, cargo's own start-up
-//! included; `--against` times another command the same way, alternating
-//! with ours, so that both see the same machine (rustlings, say).
+//! included. With `--warm`, each edit is also timed the way the watch mode
+//! of `cargo xtask kata` sees it: this process stays up, its file watcher
+//! notices the touch, lets it settle and runs the same check. `--against`
+//! times another command the same way, alternating with ours, so that all
+//! see the same machine (rustlings, say).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
 use crate::catalog::Workspace;
-use crate::ui;
+use crate::check::{Options, Subject};
+use crate::{commands, ui, watch};
 
 pub struct Request<'a> {
     pub slug: &'a str,
     pub solution: bool,
     pub edits: u32,
+    /// Time the watch mode's loop too, in this process.
+    pub warm: bool,
     /// Another command to time beside ours, run by `sh -c`.
     pub against: Option<&'a str>,
     /// The file to touch before each run of `against`.
@@ -35,8 +42,13 @@ pub fn run(ws: &Workspace, request: &Request<'_>) -> Result<ExitCode> {
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut ours = Vec::new();
+    let mut warm_times = Vec::new();
     let mut theirs = Vec::new();
     let edits = request.edits.max(1);
+    let warm = request
+        .warm
+        .then(|| Warm::start(ws, &edited, request.solution, &kata))
+        .transpose()?;
     for i in 0..edits {
         let mut check = Command::new(&cargo);
         check.args(["xtask", "check", &kata.slug]);
@@ -52,6 +64,15 @@ pub fn run(ws: &Workspace, request: &Request<'_>) -> Result<ExitCode> {
             seconds(took)
         );
         ours.push(took);
+        if let Some(warm) = &warm {
+            let took = warm.time_edit()?;
+            eprintln!(
+                "edit {}/{edits}: warm, as in watch mode, in {}",
+                i + 1,
+                seconds(took)
+            );
+            warm_times.push(took);
+        }
         if let (Some(command), Some(touch)) = (request.against, request.touch) {
             let mut other = Command::new("sh");
             other.args(["-c", command]).current_dir(&ws.root);
@@ -66,12 +87,77 @@ pub fn run(ws: &Workspace, request: &Request<'_>) -> Result<ExitCode> {
         kata.slug,
         summary(&mut ours)
     );
+    if warm.is_some() {
+        println!("warm, as in watch mode: {}", summary(&mut warm_times));
+    }
     if let Some(command) = request.against {
         println!("`{command}`: {}", summary(&mut theirs));
-        let ratio = median(&mut ours).as_secs_f64() / median(&mut theirs).as_secs_f64().max(1e-9);
-        println!("ratio of medians: {ratio:.2}×");
+        let theirs = median(&mut theirs).as_secs_f64().max(1e-9);
+        let ratio = |times: &mut [Duration]| median(times).as_secs_f64() / theirs;
+        print!("ratio of medians: {:.2}×", ratio(&mut ours));
+        if warm.is_some() {
+            print!(", warm {:.2}×", ratio(&mut warm_times));
+        }
+        println!();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The watch mode's loop, kept in this process: a file watcher on the
+/// edited file's directory, and the check a save triggers.
+struct Warm<'a> {
+    ws: &'a Workspace,
+    edited: PathBuf,
+    subject: Subject,
+    opts: Options,
+    saves: mpsc::Receiver<()>,
+    _watcher: watch::SaveWatcher,
+}
+
+impl<'a> Warm<'a> {
+    fn start(
+        ws: &'a Workspace,
+        edited: &Path,
+        solution: bool,
+        kata: &crate::catalog::Kata,
+    ) -> Result<Self> {
+        let (tx, saves) = mpsc::channel();
+        let dir = edited
+            .parent()
+            .context("the edited file has no directory")?;
+        let watcher = watch::watch_dirs(&[dir.to_path_buf()], move || {
+            let _ = tx.send(());
+        })?;
+        let subject = if solution {
+            Subject::reference(kata)
+        } else {
+            Subject::learner(kata)
+        };
+        let warm = Warm {
+            ws,
+            edited: edited.to_path_buf(),
+            subject,
+            opts: Options::default(),
+            saves,
+            _watcher: watcher,
+        };
+        // What the watch mode does before its first save: one check, which
+        // also leaves the build as the first timed edit expects it.
+        commands::run_check(ws, &warm.subject, &warm.opts)?;
+        Ok(warm)
+    }
+
+    /// Touch, the watcher's notice and settling, then the check: what a
+    /// learner in watch mode waits for after a save.
+    fn time_edit(&self) -> Result<Duration> {
+        // The cold runs' touches were noticed too: not this edit's.
+        while self.saves.try_recv().is_ok() {}
+        touch(&self.edited)?;
+        let started = Instant::now();
+        watch::next_save(&self.saves)?;
+        commands::run_check(self.ws, &self.subject, &self.opts)?;
+        Ok(started.elapsed())
+    }
 }
 
 /// Marks `file` as saved now, then times `command` to its end. Its output

@@ -4,7 +4,7 @@
 use std::fs;
 use std::process::ExitCode;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use console::{Term, style};
@@ -88,8 +88,9 @@ pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitC
         }
         first = false;
         let verdict = run_check(ws, &subject, &opts)?;
-        history.progress(session, &verdict)?;
+        // The verdict first: the learner waits for it, not for the history.
         ui::print_verdict(&verdict, 3);
+        history.progress(session, &verdict)?;
         if verdict.is_pass() {
             println!(
                 "\n{} in {} this session. `cargo xtask list` shows what to try next.",
@@ -107,9 +108,7 @@ pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitC
             ))
             .dim()
         );
-        // Block until a save, then let the burst of events of one save settle.
-        rx.recv().context("the file watcher stopped")?;
-        while rx.recv_timeout(Duration::from_millis(100)).is_ok() {}
+        watch::next_save(&rx)?;
     }
 }
 
