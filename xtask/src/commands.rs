@@ -294,6 +294,7 @@ pub fn test(ws: &Workspace) -> Result<ExitCode> {
         style("== the CLI's and the spec probes' own tests: cargo test -p xtask -p spec-probes --all-features").bold()
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let started = std::time::Instant::now();
     let status = Command::new(cargo)
         .args([
             "test",
@@ -314,8 +315,13 @@ pub fn test(ws: &Workspace) -> Result<ExitCode> {
         return Ok(ExitCode::from(FAILED));
     }
     println!(
-        "\n{}",
-        style("== the gate on every kata: cargo xtask verify").bold()
+        "\n{} {}",
+        style("== the gate on every kata: cargo xtask verify").bold(),
+        style(format!(
+            "(the CLI's tests took {})",
+            ui::format_duration(started.elapsed())
+        ))
+        .dim()
     );
     verify::run(ws, &[])
 }
