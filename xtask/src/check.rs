@@ -4,9 +4,11 @@
 //! normal suites pass: a red answer gains nothing from them but a slower
 //! verdict. Where the last normal run passed, the loom phase starts beside
 //! the normal one instead, since it is likely needed and the two builds
-//! share the cores.
+//! share the cores; if a normal spec then fails, its models are stopped.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -161,7 +163,7 @@ pub fn check(
         color: opts.color,
     };
     let (normal, loom) = (request(normal_suites, false), request(loom_suites, true));
-    let phase = |request: &BuildRequest| -> Result<Phase> {
+    let phase = |request: &BuildRequest, abandon: Option<Arc<AtomicBool>>| -> Result<Phase> {
         if request.suites.is_empty() {
             return Ok(Phase::Skipped);
         }
@@ -178,7 +180,17 @@ pub fn check(
                     {
                         break;
                     }
-                    specs.extend(run_suite(subject, opts, reporter, exe, request.loom)?);
+                    if abandon.as_ref().is_some_and(|a| a.load(Ordering::Relaxed)) {
+                        return Ok(Phase::NotRun);
+                    }
+                    specs.extend(run_suite(
+                        subject,
+                        opts,
+                        reporter,
+                        exe,
+                        request.loom,
+                        abandon.clone(),
+                    )?);
                 }
                 let warnings = diagnostics
                     .into_iter()
@@ -193,13 +205,21 @@ pub fn check(
         LoomPolicy::AfterGreen => !loom.suites.is_empty() && last_normal_run_passed(ws, subject),
         LoomPolicy::OnlyAfterGreen => false,
     };
+    // A learner's early loom run is abandoned once a normal spec fails: its
+    // models would only make the verdict wait (the build is left to finish,
+    // so the next check finds it cached).
+    let loom_unwanted = Arc::new(AtomicBool::new(false));
+    let abandon = (opts.loom == LoomPolicy::AfterGreen).then(|| loom_unwanted.clone());
     thread::scope(|scope| {
         // The loom build has a target directory of its own, so it can run
         // beside the normal one.
-        let early_loom = early.then(|| scope.spawn(|| phase(&loom)));
-        let normal_phase = phase(&normal)?;
+        let early_loom = early.then(|| scope.spawn(|| phase(&loom, abandon)));
+        let normal_phase = phase(&normal, None)?;
         if opts.loom == LoomPolicy::AfterGreen {
             remember_normal_run(ws, subject, !normal_phase.has_failures());
+            if normal_phase.has_failures() {
+                loom_unwanted.store(true, Ordering::Relaxed);
+            }
         }
         let early_loom = early_loom.map(|handle| {
             handle
@@ -213,7 +233,7 @@ pub fn check(
             Some(joined) if opts.loom == LoomPolicy::Always => joined??,
             _ if normal_phase.has_failures() => Phase::NotRun,
             Some(joined) => joined??,
-            None => phase(&loom)?,
+            None => phase(&loom, None)?,
         };
         let mut specs = Vec::new();
         let mut warnings = Vec::new();
@@ -313,6 +333,7 @@ fn run_suite(
     reporter: &dyn Reporter,
     exe: Executable,
     loom: bool,
+    abandon: Option<Arc<AtomicBool>>,
 ) -> Result<Vec<SpecResult>> {
     let kata = &subject.kata;
     let names = runner::list(&exe.path, &kata.dir)?;
@@ -328,6 +349,7 @@ fn run_suite(
         jobs: opts.jobs,
         until_first_failure: opts.until_first_failure,
         suite: exe.suite,
+        abandon,
     };
     let mut results = runner::run(&plan, &names, &|r| reporter.finished(r));
     for result in results.iter_mut().filter(|r| r.status == Status::Fail) {

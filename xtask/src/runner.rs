@@ -12,7 +12,8 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,22 @@ pub struct RunPlan {
     /// needs to know of a known-wrong answer. The verdict then holds the
     /// specs that ran.
     pub until_first_failure: bool,
+    /// Set from elsewhere once these results no longer matter (a learner's
+    /// loom models, started early, after a normal spec failed): the run
+    /// then kills its processes and returns the results it had.
+    pub abandon: Option<Arc<AtomicBool>>,
 }
+
+impl RunPlan {
+    fn abandoned(&self) -> bool {
+        self.abandon
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
+}
+
+/// How often a waiting run looks at [`RunPlan::abandon`].
+const POLL: Duration = Duration::from_millis(20);
 
 /// The spec names the executable holds.
 pub fn list(executable: &Path, cwd: &Path) -> Result<Vec<String>> {
@@ -79,14 +95,15 @@ pub fn run(
     if let Some(name) = failed_first {
         // Killed at its first failure, the process never printed the
         // message: the spec alone again tells it.
-        let result = run_one(plan, &name);
-        on_result(&result);
-        known.insert(name, result);
+        if let Some(result) = run_one(plan, &name) {
+            on_result(&result);
+            known.insert(name, result);
+        }
     }
     let caught = |known: &HashMap<String, SpecResult>| {
         plan.until_first_failure && known.values().any(|r| r.status != Status::Pass)
     };
-    if !caught(&known) {
+    if !caught(&known) && !plan.abandoned() {
         let rest: Vec<&String> = names.iter().filter(|n| !known.contains_key(*n)).collect();
         for result in run_isolated(plan, &rest, on_result) {
             known.insert(result.name.clone(), result);
@@ -122,11 +139,20 @@ fn run_together(
         });
     }
     let mut output = String::new();
-    let mut stalled = false;
+    let mut cut_short = false;
     let mut failed_first = None;
+    let mut last_line = Instant::now();
     loop {
-        match rx.recv_timeout(plan.timeout) {
+        let quiet = last_line.elapsed();
+        if quiet >= plan.timeout || plan.abandoned() {
+            // Stalled (a hang), or no longer wanted.
+            cut_short = true;
+            let _ = child.kill();
+            break;
+        }
+        match rx.recv_timeout((plan.timeout - quiet).min(POLL)) {
             Ok(line) => {
+                last_line = Instant::now();
                 match harness::parse_result_line(&line) {
                     Some((name, Status::Pass)) => {
                         on_result(&spec_result(plan, name, Status::Pass, String::new()));
@@ -141,16 +167,12 @@ fn run_together(
                 output.push_str(&line);
                 output.push('\n');
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                stalled = true;
-                let _ = child.kill();
-                break;
-            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     let ended_normally = child.wait().is_ok_and(|status| status.code().is_some())
-        && !stalled
+        && !cut_short
         && failed_first.is_none();
     if let Some(stderr) = stderr {
         let _ = stderr.join();
@@ -184,7 +206,9 @@ fn run_isolated(
                     // spec runs (a `while let` would hold the guard).
                     let next = lock(&queue).pop_front();
                     let Some(name) = next else { break };
-                    let result = run_one(plan, name);
+                    let Some(result) = run_one(plan, name) else {
+                        break;
+                    };
                     on_result(&result);
                     if plan.until_first_failure && result.status != Status::Pass {
                         lock(&queue).clear();
@@ -221,16 +245,26 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn run_one(plan: &RunPlan, name: &str) -> SpecResult {
+/// The spec in a process of its own; `None` if the run was abandoned
+/// before it ended.
+fn run_one(plan: &RunPlan, name: &str) -> Option<SpecResult> {
+    if plan.abandoned() {
+        return None;
+    }
     let result = |status, message: String| spec_result(plan, name, status, message);
     let child = command(plan)
         .args(["--exact", name, "--test-threads", "1", "--color", "never"])
         .spawn();
     let child = match child {
         Ok(child) => child,
-        Err(e) => return result(Status::Fail, format!("could not start the spec: {e}")),
+        Err(e) => {
+            return Some(result(
+                Status::Fail,
+                format!("could not start the spec: {e}"),
+            ));
+        }
     };
-    match wait_with_deadline(child, plan.timeout) {
+    Some(match wait_with_deadline(child, plan) {
         Finished::InTime {
             stdout,
             stderr,
@@ -259,7 +293,8 @@ fn run_one(plan: &RunPlan, name: &str) -> SpecResult {
                 plan.timeout.as_secs_f32()
             ),
         ),
-    }
+        Finished::Abandoned => return None,
+    })
 }
 
 enum Finished {
@@ -269,21 +304,24 @@ enum Finished {
         code: String,
     },
     TimedOut,
+    Abandoned,
 }
 
-fn wait_with_deadline(mut child: Child, timeout: Duration) -> Finished {
+/// Waits for the spec's process until the plan's timeout, or until the run
+/// is abandoned.
+fn wait_with_deadline(mut child: Child, plan: &RunPlan) -> Finished {
     // Drain the pipes while waiting, so a chatty spec cannot block on a full
     // pipe and be mistaken for a hang.
     let stdout = child.stdout.take().map(drain);
     let stderr = child.stderr.take().map(drain);
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + plan.timeout;
     let mut pause = Duration::from_millis(1);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => {
+            Ok(None) if Instant::now() < deadline && !plan.abandoned() => {
                 thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(20));
+                pause = (pause * 2).min(POLL);
             }
             _ => {
                 let _ = child.kill();
@@ -301,6 +339,7 @@ fn wait_with_deadline(mut child: Child, timeout: Duration) -> Finished {
             stderr,
             code: status.to_string(),
         },
+        None if plan.abandoned() => Finished::Abandoned,
         None => Finished::TimedOut,
     }
 }
@@ -311,4 +350,48 @@ fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
         let _ = pipe.read_to_end(&mut bytes);
         String::from_utf8_lossy(&bytes).into_owned()
     })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn an_abandoned_run_kills_its_specs_and_reports_none_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let executable = dir.path().join("never-ends");
+        std::fs::write(&executable, "#!/bin/sh\nexec sleep 600\n").unwrap();
+        std::fs::set_permissions(&executable, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let abandon = Arc::new(AtomicBool::new(false));
+        let plan = RunPlan {
+            executable,
+            suite: "loom".to_owned(),
+            cwd: dir.path().to_path_buf(),
+            timeout: Duration::from_secs(600),
+            env: Vec::new(),
+            jobs: 2,
+            until_first_failure: false,
+            abandon: Some(abandon.clone()),
+        };
+        let names = vec!["first".to_owned(), "second".to_owned()];
+        let started = Instant::now();
+        let results = thread::scope(|scope| {
+            scope.spawn(|| {
+                thread::sleep(Duration::from_millis(200));
+                abandon.store(true, Ordering::Relaxed);
+            });
+            run(&plan, &names, &|_| {})
+        });
+        assert!(
+            results.is_empty(),
+            "no spec of an abandoned run has a result: {results:?}"
+        );
+        // Not a speed check: left to its timeout, the run would take 600 s
+        // for the run of both specs together, then 600 s more for each alone.
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "an abandoned run ends without waiting for its timeout"
+        );
+    }
 }
