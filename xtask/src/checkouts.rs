@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 
 use crate::catalog::Workspace;
 use crate::check::Subject;
+use crate::compile;
 
 /// Makes sure `subject` is built from this checkout's files.
 pub fn claim(ws: &Workspace, subject: &Subject) -> Result<()> {
@@ -45,7 +46,7 @@ fn forget(target_dir: &Path, subject: &Subject) -> Result<()> {
     let packages = [subject.package.clone(), subject.kata.solution_package()];
     for profile_dir in [
         target_dir.join("debug"),
-        target_dir.join("loom").join("loom"),
+        compile::loom_target_dir(target_dir).join(compile::LOOM_PROFILE),
     ] {
         let fingerprints = profile_dir.join(".fingerprint");
         let Ok(entries) = fs::read_dir(&fingerprints) else {

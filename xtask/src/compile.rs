@@ -28,6 +28,16 @@ pub struct BuildRequest {
     pub color: bool,
 }
 
+/// The Cargo profile of loom builds (`[profile.loom]` in Cargo.toml).
+pub const LOOM_PROFILE: &str = "loom";
+
+/// Where loom builds go: a target directory of their own, since their
+/// RUSTFLAGS would otherwise invalidate the normal build's cache. Cargo puts
+/// the profile's output in its `LOOM_PROFILE` subdirectory.
+pub fn loom_target_dir(target_dir: &Path) -> PathBuf {
+    target_dir.join("loom")
+}
+
 #[derive(Debug, Clone)]
 pub struct Executable {
     pub suite: String,
@@ -76,11 +86,11 @@ impl BuildRequest {
             cmd.arg("--features").arg(self.features.join(","));
         }
         let target_dir = if self.loom {
-            cmd.arg("--profile").arg("loom");
+            cmd.arg("--profile").arg(LOOM_PROFILE);
             let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
             flags.push_str(" --cfg kata_loom");
             cmd.env("RUSTFLAGS", flags.trim());
-            self.target_dir.join("loom")
+            loom_target_dir(&self.target_dir)
         } else {
             self.target_dir.clone()
         };
