@@ -55,6 +55,15 @@ impl Subject {
         }
     }
 
+    /// What `cargo xtask check [--solution]` judges.
+    pub fn checked(kata: &Kata, solution: bool) -> Self {
+        if solution {
+            Subject::reference(kata)
+        } else {
+            Subject::learner(kata)
+        }
+    }
+
     /// Whether this is the kata's own crate (not a scratch copy).
     fn is_kata_crate(&self) -> bool {
         self.manifest == self.kata.manifest()
@@ -180,9 +189,6 @@ pub fn check(
                     {
                         break;
                     }
-                    if abandon.as_ref().is_some_and(|a| a.load(Ordering::Relaxed)) {
-                        return Ok(Phase::NotRun);
-                    }
                     specs.extend(run_suite(
                         subject,
                         opts,
@@ -209,11 +215,10 @@ pub fn check(
     // models would only make the verdict wait (the build is left to finish,
     // so the next check finds it cached).
     let loom_unwanted = Arc::new(AtomicBool::new(false));
-    let abandon = (opts.loom == LoomPolicy::AfterGreen).then(|| loom_unwanted.clone());
     thread::scope(|scope| {
         // The loom build has a target directory of its own, so it can run
         // beside the normal one.
-        let early_loom = early.then(|| scope.spawn(|| phase(&loom, abandon)));
+        let early_loom = early.then(|| scope.spawn(|| phase(&loom, Some(loom_unwanted.clone()))));
         let normal_phase = phase(&normal, None)?;
         if opts.loom == LoomPolicy::AfterGreen {
             remember_normal_run(ws, subject, !normal_phase.has_failures());

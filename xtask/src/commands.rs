@@ -184,11 +184,7 @@ pub fn check(
     let history = History::open(ws)?;
     let mut all_pass = true;
     for kata in &katas {
-        let subject = if solution {
-            Subject::reference(kata)
-        } else {
-            Subject::learner(kata)
-        };
+        let subject = Subject::checked(kata, solution);
         let started = std::time::Instant::now();
         let verdict = run_check(ws, &subject, &opts)?;
         history.record_check(&verdict, started.elapsed().as_secs())?;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
-use crate::catalog::Workspace;
+use crate::catalog::{Kata, Workspace};
 use crate::check::{Options, Subject};
 use crate::{commands, ui, watch};
 
@@ -115,12 +115,7 @@ struct Warm<'a> {
 }
 
 impl<'a> Warm<'a> {
-    fn start(
-        ws: &'a Workspace,
-        edited: &Path,
-        solution: bool,
-        kata: &crate::catalog::Kata,
-    ) -> Result<Self> {
+    fn start(ws: &'a Workspace, edited: &Path, solution: bool, kata: &Kata) -> Result<Self> {
         let (tx, saves) = mpsc::channel();
         let dir = edited
             .parent()
@@ -128,15 +123,10 @@ impl<'a> Warm<'a> {
         let watcher = watch::watch_dirs(&[dir.to_path_buf()], move || {
             let _ = tx.send(());
         })?;
-        let subject = if solution {
-            Subject::reference(kata)
-        } else {
-            Subject::learner(kata)
-        };
         let warm = Warm {
             ws,
             edited: edited.to_path_buf(),
-            subject,
+            subject: Subject::checked(kata, solution),
             opts: Options::default(),
             saves,
             _watcher: watcher,

@@ -110,7 +110,8 @@ fn judge_side_by_side(ws: &Workspace, katas: &[Kata]) -> Result<Vec<KataGate>> {
     // The biggest banks first, so that the gate does not end with one
     // long kata judged alone.
     let mut queue: Vec<usize> = (0..katas.len()).collect();
-    queue.sort_by_key(|&i| {
+    // Cached: each key reads the kata's bank directory.
+    queue.sort_by_cached_key(|&i| {
         std::cmp::Reverse(bank::answers(&katas[i], Side::Wrong).map_or(0, |a| a.len()))
     });
     let next = AtomicUsize::new(0);

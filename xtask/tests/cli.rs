@@ -516,14 +516,8 @@ fn new_refuses_a_kata_that_exists() {
 #[test]
 fn a_kata_pack_is_listed_with_its_origin_and_judged_by_the_same_gate() {
     let fixture = Fixture::new();
-    let pack = workspace_copy("pack");
-    git(pack.path(), &["init", "-q"]);
+    let pack = fixture.pack();
     let pack_arg = pack.path().to_str().unwrap();
-    fixture
-        .xtask(&["--pack", pack_arg, "bless", "greeter"])
-        .success();
-    git(pack.path(), &["add", "-A"]);
-    git(pack.path(), &["commit", "-q", "-m", "the pack"]);
 
     let listed = fixture.xtask(&["list", "--pack", pack_arg]);
     let out = listed.success().stdout();
@@ -751,12 +745,8 @@ fn two_clones_sharing_one_target_directory_each_judge_their_own_files() {
 #[test]
 fn reclaiming_a_kata_from_another_checkout_leaves_the_other_katas_binaries() {
     let fixture = Fixture::new();
-    let pack = workspace_copy("pack");
-    git(pack.path(), &["init", "-q"]);
+    let pack = fixture.pack();
     let pack_arg = pack.path().to_str().unwrap();
-    fixture
-        .xtask(&["--pack", pack_arg, "bless", "greeter"])
-        .success();
     let greeter = fixture.xtask(&["--pack", pack_arg, "check", "greeter", "--solution"]);
     assert_eq!(greeter.code(), 0, "{}", greeter.stdout());
     let binaries = |prefix: &str| -> Vec<std::path::PathBuf> {
