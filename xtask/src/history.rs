@@ -194,6 +194,40 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// How long a write waits for another terminal's before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// WAL: one writer and many readers at once, across terminals. The mode is
+/// kept in the file, so it is set once. Setting it needs the file to
+/// itself, and SQLite then answers "busy" at once rather than through the
+/// busy timeout: two processes creating the history together (a watch
+/// loop and a check in another terminal) would fail the second. It waits
+/// as a write would.
+fn use_wal(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let mode = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+            .and_then(|mode| {
+                if mode.eq_ignore_ascii_case("wal") {
+                    Ok(mode)
+                } else {
+                    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                }
+            });
+        match mode {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(err, _))
+                if err.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
 impl History {
     pub fn path(ws: &Workspace) -> PathBuf {
         ws.state_dir().join("history.db")
@@ -224,7 +258,7 @@ impl History {
 
     fn prepare(&self) -> Result<()> {
         let conn = &self.conn;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let application_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
         let version: usize =
             conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
@@ -237,8 +271,7 @@ impl History {
                 "it was written by a newer backend-katas (schema {version}, this one knows {SCHEMA_VERSION})"
             );
         }
-        // WAL: one writer and many readers at once, across terminals.
-        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        use_wal(conn)?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         self.migrate()?;
         self.close_orphans()?;
