@@ -16,6 +16,7 @@ use anyhow::Result;
 
 use crate::catalog::{Kata, Workspace};
 use crate::compile::{BuildOutcome, BuildRequest, Diagnostic, Executable};
+use crate::replay::Replays;
 use crate::runner::{self, RunPlan};
 use crate::verdict::{Mode, SpecResult, Status, Verdict};
 use crate::{checkouts, pristine};
@@ -107,6 +108,9 @@ pub struct Options {
     /// Build and run only these suites (`loom` among them or not); `None`,
     /// every suite of the kata.
     pub suites: Option<Vec<String>>,
+    /// A watch loop's recorded builds, rebuilt without Cargo on each save
+    /// (see `replay`).
+    pub replays: Option<Replays>,
 }
 
 /// When the loom models of a kata are built and run.
@@ -136,6 +140,7 @@ impl Default for Options {
             loom: LoomPolicy::AfterGreen,
             until_first_failure: false,
             suites: None,
+            replays: None,
         }
     }
 }
@@ -176,7 +181,7 @@ pub fn check(
         if request.suites.is_empty() {
             return Ok(Phase::Skipped);
         }
-        match request.run(&|krate| reporter.compiling(krate))? {
+        match request.run(&|krate| reporter.compiling(krate), opts.replays.as_ref())? {
             BuildOutcome::Failed(diagnostics) => Ok(Phase::Failed(diagnostics)),
             BuildOutcome::Built {
                 executables,

@@ -10,6 +10,7 @@ use console::style;
 use crate::catalog::{Difficulty, Kata, Workspace, closest};
 use crate::check::{self, Options, Subject};
 use crate::history::{self, History};
+use crate::replay::Replays;
 use crate::ui::{self, Progress};
 use crate::verdict::Verdict;
 use crate::{FAILED, USAGE, attempts, pristine, review, stats, verify};
@@ -179,6 +180,8 @@ pub fn check(
     let opts = Options {
         seed,
         color: !json && console::colors_enabled(),
+        // The last check's build, run again without Cargo when it can be.
+        replays: Some(Replays::default()),
         ..Options::default()
     };
     let history = History::open(ws)?;

@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 use std::thread;
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::replay::{Replayed, Replays};
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -38,7 +40,7 @@ pub fn loom_target_dir(target_dir: &Path) -> PathBuf {
     target_dir.join("loom")
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Executable {
     pub suite: String,
     pub path: PathBuf,
@@ -100,10 +102,23 @@ impl BuildRequest {
     }
 
     /// Runs the build, reporting each crate cargo starts compiling to
-    /// `progress`.
-    pub fn run(&self, progress: &(dyn Fn(&str) + Sync)) -> Result<BuildOutcome> {
-        let mut child = self
-            .command()
+    /// `progress`. With `replays`, a build recorded earlier is run again
+    /// without Cargo when it can be, and a build through Cargo is recorded.
+    pub fn run(
+        &self,
+        progress: &(dyn Fn(&str) + Sync),
+        replays: Option<&Replays>,
+    ) -> Result<BuildOutcome> {
+        let recorder = match replays.map(|replays| replays.replay(self, progress)) {
+            Some(Replayed::Built(outcome)) => return Ok(outcome),
+            Some(Replayed::Cargo(recorder)) => recorder,
+            None => None,
+        };
+        let mut command = self.command();
+        if let Some(recorder) = &recorder {
+            command.envs(recorder.env());
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null())
@@ -132,7 +147,13 @@ impl BuildRequest {
             (messages, errors.join().unwrap_or_default())
         });
         let status = child.wait().context("waiting for cargo")?;
-        Ok(self.interpret(messages, status.success(), cargo_errors))
+        let outcome = self.interpret(messages, status.success(), cargo_errors);
+        if let (Some(replays), Some(recorder), BuildOutcome::Built { executables, .. }) =
+            (replays, recorder, &outcome)
+        {
+            replays.remember(recorder, self, executables);
+        }
+        Ok(outcome)
     }
 
     fn interpret(

@@ -27,6 +27,7 @@ use crate::interview::{
     spawn_ticker,
 };
 use crate::practice::section;
+use crate::replay::Replays;
 use crate::verdict::{Mode, Status, Verdict};
 use crate::{FAILED, USAGE, attempts, stats, ui, watch};
 
@@ -175,6 +176,7 @@ pub fn run(ws: &Workspace, request: Request<'_>) -> Result<ExitCode> {
         subject: Subject::learner(&kata),
         opts: Options {
             color: console::colors_enabled(),
+            replays: Some(Replays::default()),
             ..Options::default()
         },
         bar: screen.bar.clone(),

@@ -23,6 +23,7 @@ use crate::check::{self, Options, Reporter, Subject};
 use crate::commands::Filter;
 use crate::history::{self, History, Kind, Outcome, Session};
 use crate::practice::section;
+use crate::replay::Replays;
 use crate::review::{self, Review};
 use crate::verdict::{Mode, SpecResult, Status, Verdict};
 use crate::{attempts, ui, watch};
@@ -370,6 +371,7 @@ pub fn run(ws: &Workspace, request: Request<'_>) -> Result<ExitCode> {
     let clock = WallClock(started);
     let opts = Options {
         color: console::colors_enabled(),
+        replays: Some(Replays::default()),
         ..Options::default()
     };
     let mut screen = TerminalScreen::new();

@@ -16,6 +16,7 @@ mod interview;
 mod measure;
 mod practice;
 mod pristine;
+mod replay;
 mod review;
 mod runner;
 mod scaffold;
@@ -233,6 +234,9 @@ pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    if let Some(dir) = std::env::var_os(replay::RECORD_DIR_ENV) {
+        return replay::wrap_rustc(std::path::Path::new(&dir), std::env::args_os().skip(1));
+    }
     let cli = Cli::parse();
     let ws = match Workspace::current(&cli.packs) {
         Ok(ws) => ws,

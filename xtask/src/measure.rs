@@ -16,6 +16,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::catalog::{Kata, Workspace};
 use crate::check::{Options, Subject};
+use crate::replay::Replays;
 use crate::{commands, ui, watch};
 
 pub struct Request<'a> {
@@ -127,7 +128,10 @@ impl<'a> Warm<'a> {
             ws,
             edited: edited.to_path_buf(),
             subject: Subject::checked(kata, solution),
-            opts: Options::default(),
+            opts: Options {
+                replays: Some(Replays::default()),
+                ..Options::default()
+            },
             saves,
             _watcher: watcher,
         };

@@ -13,6 +13,7 @@ use crate::catalog::{Kata, Workspace};
 use crate::check::{Options, Subject};
 use crate::commands::{exit_code, run_check};
 use crate::history::{self, History, Kind, Outcome};
+use crate::replay::Replays;
 use crate::verdict::{Mode, Verdict};
 use crate::{attempts, review, ui, watch};
 
@@ -30,6 +31,8 @@ pub fn run(ws: &Workspace, slug: &str, fresh: bool, watch: bool) -> Result<ExitC
     print_problem(ws, &kata)?;
     let opts = Options {
         color: console::colors_enabled(),
+        // Each save after the first rebuilds without Cargo's start-up.
+        replays: watch.then(Replays::default),
         ..Options::default()
     };
     let subject = Subject::learner(&kata);

@@ -83,7 +83,7 @@ pub fn build(ws: &Workspace, kata: &Kata, subjects: &[&Subject], suites: &[Strin
         color: false,
     };
     // Only the cache matters: each answer's own build reports.
-    let _ = request.run(&|krate| progress.compiling(krate))?;
+    let _ = request.run(&|krate| progress.compiling(krate), None)?;
     progress.finish();
     Ok(())
 }
