@@ -148,10 +148,8 @@ impl BuildRequest {
         });
         let status = child.wait().context("waiting for cargo")?;
         let outcome = self.interpret(messages, status.success(), cargo_errors);
-        if let (Some(replays), Some(recorder), BuildOutcome::Built { executables, .. }) =
-            (replays, recorder, &outcome)
-        {
-            replays.remember(recorder, self, executables);
+        if let (Some(replays), Some(recorder)) = (replays, recorder) {
+            replays.finish(recorder, self, &outcome);
         }
         Ok(outcome)
     }
