@@ -360,3 +360,23 @@ fn try_pop_and_try_push_wake_a_waiter_like_pop_and_push() {
         );
     });
 }
+
+#[test]
+fn len_never_exceeds_capacity_while_others_push_and_pop() {
+    // `len` is one look at the queue: two counters read apart (items pushed,
+    // items popped) can be read across another thread's push and pop.
+    check(|| {
+        let queue = Arc::new(BoundedQueue::new(1));
+        let other = Arc::clone(&queue);
+        let worker = thread::spawn(move || {
+            other.try_push(1).expect("room for 1 of 1");
+            other.try_pop().expect("the item just pushed");
+        });
+        let len = queue.len();
+        assert!(
+            len <= 1,
+            "len() = {len} on a queue of capacity 1 while another thread pushed then popped"
+        );
+        joined(worker);
+    });
+}

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rstest::rstest;
+use spec_probes::markers::{Neither, Probe, Sync_};
 use subject::{BoundedQueue, PopError, PushError};
 
 // ───────────────────────────── helpers ─────────────────────────────
@@ -443,6 +444,45 @@ fn is_shared_by_reference_across_threads() {
     assert_eq!(
         popped, pushed,
         "the 40 items popped should be exactly the 40 pushed by 4 threads"
+    );
+}
+
+#[test]
+// The probe asks through `&&`: clippy sees only the case it resolves to.
+#[allow(clippy::needless_borrow)]
+fn is_sync_only_when_its_items_may_cross_threads() {
+    // An `Rc` is not `Send`: two threads popping clones of one `Rc` from a
+    // shared queue would race on its count. A queue built on `UnsafeCell`
+    // slots with `unsafe impl<T> Sync` and no `T: Send` bound allows it.
+    let items_not_send = BoundedQueue::<std::rc::Rc<u32>>::new(1);
+    assert!(
+        !(&&Probe(&items_not_send)).is_sync(),
+        "a BoundedQueue<Rc<u32>> should not be Sync: sharing it would hand an Rc to \
+         another thread (bound `unsafe impl Sync` by `T: Send`)"
+    );
+    let items_send = BoundedQueue::<u32>::new(1);
+    assert!(
+        (&&Probe(&items_send)).is_sync(),
+        "a BoundedQueue<u32> should be Sync"
+    );
+}
+
+#[test]
+fn dropping_the_queue_drops_every_item_still_in_it() {
+    // Each queued item holds a clone of `alive`: once the queue is gone,
+    // only the spec's own should remain.
+    let alive = Arc::new(());
+    let queue = BoundedQueue::new(4);
+    for _ in 0..3 {
+        queue.try_push(Arc::clone(&alive)).expect("room for 3 of 4");
+    }
+    drop(queue.try_pop().expect("3 items queued"));
+    drop(queue);
+    assert_eq!(
+        Arc::strong_count(&alive),
+        1,
+        "dropping a queue that still holds 2 items should drop both (a ring of \
+         MaybeUninit slots needs a Drop of its own)"
     );
 }
 

@@ -18,7 +18,9 @@ use singleflight as subject;
 #[cfg(feature = "solution")]
 use singleflight_solution as subject;
 
+use std::cell::Cell;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
@@ -27,6 +29,10 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use rstest::rstest;
 use spec_probes::keys::{ConstHash, Counted, count};
+// `Neither` answers for a future that is not `Send`: unused when it is.
+#[allow(unused_imports)]
+use spec_probes::markers::Neither;
+use spec_probes::markers::{Probe, Send_};
 use subject::SingleFlight;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
@@ -411,6 +417,24 @@ async fn different_keys_load_independently_and_at_the_same_time() {
         0,
         "once every load is done, no key is in flight"
     );
+}
+
+/// A key that may move to another thread but not be shared between two
+/// (`Send`, not `Sync`): what `get` asks of its keys is `Send`, no more.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SendOnlyKey(u32, PhantomData<Cell<()>>);
+
+#[tokio::test(start_paused = true)]
+async fn a_call_can_be_spawned_whenever_its_key_is_send() {
+    let flights = SingleFlight::<SendOnlyKey, u32, String>::new();
+    let call = flights.get(SendOnlyKey(7, PhantomData), || async { Ok(7) });
+    assert!(
+        (&&Probe(&call)).is_send(),
+        "the future of get should be Send for a key that is Send but not Sync, so that a \
+         caller can tokio::spawn it: holding a &K across an .await (in a guard, say) makes \
+         it Send only for keys that are also Sync"
+    );
+    assert_eq!(within(call, "a lone call").await, Ok(7));
 }
 
 // ──────────────── Cancellation: nobody is ever stranded ────────────────

@@ -47,3 +47,38 @@ fn ten_thousand_entries_take_less_than_256_bytes_each() {
         usage.live_bytes
     );
 }
+
+#[test]
+fn removing_entries_gives_their_memory_back_to_the_list() {
+    // A sorted set that re-scores its members removes and re-inserts them
+    // all day: a list that never reuses the room of removed nodes grows
+    // with every update, not with its entries.
+    assert!(installed(), "the counting allocator should be installed");
+    const N: u64 = 10_000;
+    const UPDATES: u64 = 10 * N;
+    let (usage, list) = measure(|| {
+        let mut list = SkipList::new(3);
+        for i in 0..N {
+            list.insert((i * 7_919) % N, i);
+        }
+        for update in 0..UPDATES {
+            let key = (update * 7_919) % N;
+            let value = list.remove(&key).expect("every key 0..N is in the list");
+            list.insert(key, value + 1);
+        }
+        list
+    });
+    assert_eq!(
+        list.len(),
+        N as usize,
+        "{UPDATES} updates kept the {N} keys"
+    );
+    let per_entry = usage.live_bytes / N as i64;
+    assert!(
+        per_entry < BYTES_PER_ENTRY,
+        "a list of {N} entries, each removed and inserted again 10 times, holds {} bytes, \
+         {per_entry} per entry; at most {BYTES_PER_ENTRY} are allowed: the room of a removed \
+         node is freed or reused, not kept beside the live ones",
+        usage.live_bytes
+    );
+}

@@ -12,6 +12,9 @@
 //! - [`history`]: whether a recorded history of client operations is
 //!   linearizable against a sequential model (a register, or one of the
 //!   spec's own), for the distributed katas' safety checks.
+//! - [`markers`]: whether a value's type is `Send` or `Sync`, as a `bool`
+//!   a spec asserts with a message rather than a bound that fails to
+//!   compile.
 //! - [`sim`]: the seeds a simulated-network spec runs, and a failure
 //!   message that names its seed and the commands that replay it.
 //!
@@ -22,6 +25,7 @@
 pub mod alloc;
 pub mod history;
 pub mod keys;
+pub mod markers;
 pub mod sim;
 #[cfg(feature = "sqlite")]
 pub mod sql;
