@@ -163,7 +163,7 @@ impl BuildRequest {
         let ours = |manifest: &Option<PathBuf>| {
             manifest
                 .as_deref()
-                .is_some_and(|m| same_file(m, &self.manifest))
+                .is_some_and(|m| same_path(m, &self.manifest))
         };
         let mut executables = Vec::new();
         let mut diagnostics = Vec::new();
@@ -205,17 +205,19 @@ impl BuildRequest {
                 diagnostics,
             };
         }
-        let errors: Vec<&str> = diagnostics
-            .iter()
-            .filter(|d| d.level == "error")
-            .map(|d| d.rendered.trim_end())
-            .collect();
-        BuildOutcome::Failed(if errors.is_empty() {
-            cargo_errors
-        } else {
-            errors.join("\n\n")
-        })
+        BuildOutcome::Failed(errors(&diagnostics).unwrap_or(cargo_errors))
     }
+}
+
+/// The compiler's errors among `diagnostics`, as one text; `None` if there
+/// is none (the build failed for another reason).
+pub fn errors(diagnostics: &[Diagnostic]) -> Option<String> {
+    let errors: Vec<&str> = diagnostics
+        .iter()
+        .filter(|d| d.level == "error")
+        .map(|d| d.rendered.trim_end())
+        .collect();
+    (!errors.is_empty()).then(|| errors.join("\n\n"))
 }
 
 fn is_cargo_status(line: &str) -> bool {
@@ -234,8 +236,10 @@ fn is_cargo_status(line: &str) -> bool {
     .any(|p| line.starts_with(p))
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    a == b || a.canonicalize().ok() == b.canonicalize().ok()
+/// Whether two paths name the same file or directory. Two paths that do
+/// not exist are not the same one.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 #[derive(Deserialize)]

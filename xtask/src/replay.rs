@@ -31,8 +31,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{BuildOutcome, BuildRequest, Diagnostic};
-use recording::{Recording, Unit, same_dir};
+use crate::compile::{self, BuildOutcome, BuildRequest, Diagnostic, same_path};
+use recording::{Recording, Unit};
 pub use wrapper::{RECORD_DIR_ENV, wrap_rustc};
 
 /// Set to `0` to build every check through Cargo (to compare the two).
@@ -298,22 +298,14 @@ fn run(
                 return None;
             }
             failed |= !compiled.success;
-            if same_dir(&unit.manifest_dir, package_dir) {
+            if same_path(&unit.manifest_dir, package_dir) {
                 ours.extend(compiled.diagnostics);
             }
         }
         if failed {
-            let errors: Vec<&str> = ours
-                .iter()
-                .filter(|d| d.level == "error")
-                .map(|d| d.rendered.trim_end())
-                .collect();
             // A failure outside the learner's code (the reference's, or a
             // link) is Cargo's to report.
-            if errors.is_empty() {
-                return None;
-            }
-            return Some(BuildOutcome::Failed(errors.join("\n\n")));
+            return compile::errors(&ours).map(BuildOutcome::Failed);
         }
     }
     if !recording.executables.iter().all(|exe| exe.path.exists()) {

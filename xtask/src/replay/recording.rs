@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{BuildRequest, Executable};
+use crate::compile::{BuildRequest, Executable, same_path};
 
 use super::NOT_REPLAYED_ENV;
 
@@ -116,9 +116,7 @@ impl Unit {
     /// moment, with everything Cargo reads unchanged (see `key`).
     fn keep_cargos_env(&mut self) {
         self.invocation.env.retain(|(k, v)| {
-            k.starts_with("CARGO")
-                || k == "OUT_DIR"
-                || std::env::var(k).ok().as_deref() != Some(v.as_str())
+            k.starts_with("CARGO") || std::env::var(k).ok().as_deref() != Some(v.as_str())
         });
     }
 
@@ -244,7 +242,7 @@ impl Recording {
 pub(super) fn edited_and_downstream(units: Vec<Unit>, package_dir: &Path) -> Option<Vec<Unit>> {
     let lib = units
         .iter()
-        .position(|u| !u.test && same_dir(&u.manifest_dir, package_dir))?;
+        .position(|u| !u.test && same_path(&u.manifest_dir, package_dir))?;
     let producer = |path: &PathBuf| units.iter().position(|u| u.outputs.contains(path));
     let mut kept = vec![false; units.len()];
     let mut upstream = vec![lib];
@@ -278,10 +276,6 @@ pub(super) fn edited_and_downstream(units: Vec<Unit>, package_dir: &Path) -> Opt
             .filter_map(|(unit, kept)| kept.then_some(unit))
             .collect(),
     )
-}
-
-pub(super) fn same_dir(a: &Path, b: &Path) -> bool {
-    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// Orders units so that each comes after the units whose output it takes
